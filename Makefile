@@ -1,0 +1,42 @@
+# Everything a fresh machine with only Python needs: the virtualenv is made on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate test lint fmt clean
+
+help:
+	@echo "make run    serve the gateway on http://127.0.0.1:8080 (embedded PostgreSQL unless DATABASE_URL is set)"
+	@echo "make test   run the whole test suite (throwaway embedded PostgreSQL unless TEST_DATABASE_URL is set)"
+	@echo "make lint   ruff and mypy"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) -m gateway migrate
+
+run: install
+	$(PY) -m gateway migrate
+	exec $(PY) -m gateway serve
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check gateway dashboard tests
+	$(VENV)/bin/ruff format --check gateway dashboard tests
+	$(VENV)/bin/mypy
+
+fmt: install
+	$(VENV)/bin/ruff format gateway dashboard tests
+	$(VENV)/bin/ruff check --fix gateway dashboard tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

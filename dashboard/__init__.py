@@ -1,0 +1,1 @@
+"""The admin dashboard (aiohttp-jinja2 sub-application); it reads the provisioning log."""

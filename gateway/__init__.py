@@ -1,0 +1,1 @@
+"""The SecureCodingHub SCIM gateway: the server Okta provisions users and teams into."""

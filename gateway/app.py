@@ -1,0 +1,50 @@
+"""The application factory: one `create_app(settings)`, no module state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.appkeys import METRICS, SCIM_APP, SETTINGS
+from gateway.db import pool_ctx
+from gateway.health import healthz, readyz
+from gateway.metrics import Metrics
+from gateway.scim.app import create_scim_app, serve_unmatched
+from gateway.settings import Settings
+
+
+@web.middleware
+async def unmatched_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # A miss under a sub-app passes through that sub-app's own middlewares; a miss
+    # outside every sub-app only reaches here.
+    if (
+        isinstance(request.match_info.http_exception, web.HTTPNotFound)
+        and len(request.match_info.apps) == 1
+    ):
+        return await serve_unmatched(request, handler)
+    return await handler(request)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    extend_scim: Callable[[web.Application], None] | None = None,
+) -> web.Application:
+    """Build the gateway. `extend_scim` adds routes to the SCIM sub-app before it is mounted."""
+    app = web.Application(
+        middlewares=[unmatched_middleware], client_max_size=settings.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics or Metrics()
+    app.cleanup_ctx.append(pool_ctx)
+    app[SCIM_APP] = create_scim_app()
+    if extend_scim is not None:
+        extend_scim(app[SCIM_APP])
+    app.add_subapp(settings.scim_base_path, app[SCIM_APP])
+    app.router.add_get("/healthz", healthz, allow_head=False)
+    app.router.add_get("/readyz", readyz, allow_head=False)
+    app.router.add_get("/metrics", app[METRICS].handle, allow_head=False)
+    return app

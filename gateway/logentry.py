@@ -1,0 +1,85 @@
+"""What is known about a SCIM request as it is served; becomes its provisioning-log row."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gateway.dbtypes import Connection
+from gateway.redact import redact_text, redacted_body
+from gateway.store.provisioning_log import LogRow
+
+_MAX_HEADER_TEXT = 512
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """What is known about a request so far; becomes a `LogRow` when it is recorded."""
+
+    request_id: str
+    started: float
+    occurred_at: datetime
+    method: str
+    path: str
+    query: str
+    user_agent: str | None
+    client_ip: str | None
+    org_id: uuid.UUID | None = None
+    token_id: uuid.UUID | None = None
+    auth_failure: str | None = None
+    scim_type: str | None = None
+    detail: str | None = None
+    notes: list[str] = field(default_factory=list)
+    request_body: bytes | None = None
+    request_json: Any = None
+    recorded: bool = False
+    conn: Connection | None = None
+    exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    @classmethod
+    def start(cls, request: web.Request) -> LogEntry:
+        user_agent = request.headers.get("User-Agent")
+        return cls(
+            request_id=uuid.uuid4().hex,
+            started=time.perf_counter(),
+            occurred_at=datetime.now(UTC),
+            method=request.method,
+            path=redact_text(request.path)[:2048],
+            query=redact_text(request.query_string)[:4096],
+            user_agent=user_agent[:_MAX_HEADER_TEXT] if user_agent else None,
+            client_ip=request.remote,
+        )
+
+    def to_row(self, response: web.StreamResponse, body_limit: int) -> LogRow:
+        if self.request_json is not None:
+            request_body = redacted_body(self.request_json, body_limit, parsed=True)
+        else:
+            request_body = redacted_body(self.request_body, body_limit)
+        response_bytes = response.body if isinstance(response, web.Response) else None
+        return LogRow(
+            occurred_at=self.occurred_at,
+            request_id=self.request_id,
+            method=self.method,
+            path=self.path,
+            query=self.query,
+            status=response.status,
+            duration_ms=(time.perf_counter() - self.started) * 1000.0,
+            org_id=self.org_id,
+            token_id=self.token_id,
+            scim_type=self.scim_type,
+            detail=self.detail,
+            auth_failure=self.auth_failure,
+            user_agent=self.user_agent,
+            client_ip=self.client_ip,
+            request_body=request_body,
+            response_body=redacted_body(response_bytes, body_limit)
+            if isinstance(response_bytes, bytes)
+            else None,
+            notes=list(self.notes),
+        )

@@ -1,0 +1,112 @@
+"""SCIM errors (RFC 7644 §3.12) and the one middleware that renders every failure."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.appkeys import LOG_ENTRY, SETTINGS
+from gateway.redact import redact_text
+from gateway.scim.wrong_url import diagnose_wrong_url
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_MEDIA_TYPE = "application/scim+json"
+
+logger = logging.getLogger(__name__)
+
+
+class ScimError(Exception):
+    """A failure the client caused or can act on, rendered as a SCIM Error body."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        scim_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.scim_type = scim_type
+        self.headers = dict(headers or {})
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        body["detail"] = self.detail
+        return body
+
+
+def scim_response(
+    body: Mapping[str, Any] | list[Any],
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        status=status,
+        headers=headers,
+        content_type=SCIM_MEDIA_TYPE,
+        charset="utf-8",
+    )
+
+
+def error_response(error: ScimError) -> web.Response:
+    return scim_response(error.to_body(), status=error.status, headers=error.headers)
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ScimError:
+    settings = request.config_dict[SETTINGS]
+    if exc.status == 404:
+        return ScimError(404, diagnose_wrong_url(request.path, settings))
+    if exc.status == 405:
+        allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
+        return ScimError(
+            405,
+            f"{request.method} is not supported on {request.path}; allowed: {', '.join(allowed)}",
+            headers={"Allow": ",".join(allowed)},
+        )
+    if exc.status == 413:
+        return ScimError(
+            413,
+            f"The request body is larger than this server accepts ({settings.max_body_bytes} bytes). "
+            "Send fewer members per request, or raise SCIM_MAX_BODY_BYTES.",
+        )
+    return ScimError(exc.status, exc.reason)
+
+
+@web.middleware
+async def scim_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into an application/scim+json Error; never leak internals."""
+    try:
+        return await handler(request)
+    except ScimError as exc:
+        error = exc
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = _from_http_exception(request, exc)
+    except Exception:
+        entry = request.get(LOG_ENTRY)
+        request_id = entry.request_id if entry else "unknown"
+        logger.exception("Unhandled error in SCIM request %s", request_id)
+        error = ScimError(
+            500,
+            f"Internal server error. The request id is {request_id}; it is safe to retry.",
+        )
+    # Details echo paths and values; a token pasted into a URL must not come back out.
+    error.detail = redact_text(error.detail)
+    entry = request.get(LOG_ENTRY)
+    if entry is not None:
+        entry.scim_type = error.scim_type
+        entry.detail = error.detail
+    return error_response(error)

@@ -1,0 +1,91 @@
+"""Settings read from the environment, once, at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SCIM_BASE_PATH = "/api/sch/scim/v2"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the gateway cannot use."""
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _base_path(raw: str) -> str:
+    path = "/" + raw.strip().strip("/")
+    if path == "/" or "//" in path or any(c in path for c in "?#{} "):
+        raise SettingsError(f"SCIM_BASE_PATH must look like /api/sch/scim/v2, got {raw!r}")
+    return path
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the gateway reads from its environment.
+
+    `database_url` is None when the gateway should run its own embedded
+    PostgreSQL in `data_dir`. `repr()` hides the database URL, which may carry a
+    password.
+    """
+
+    database_url: str | None = field(default=None, repr=False)
+    data_dir: Path = Path("var")
+    scim_base_path: str = DEFAULT_SCIM_BASE_PATH
+    public_base_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_pool_min_size: int = 2
+    db_pool_max_size: int = 10
+    # Okta's largest bodies are AIW group PUTs with every member; 100,000 members
+    # at about 90 bytes each fit in 16 MiB.
+    max_body_bytes: int = 16 * 1024 * 1024
+    log_body_limit: int = 16 * 1024
+    token_touch_seconds: int = 60
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        pool_min = _int(env, "DB_POOL_MIN_SIZE", 2, minimum=0)
+        pool_max = _int(env, "DB_POOL_MAX_SIZE", 10, minimum=1)
+        if pool_max < pool_min:
+            raise SettingsError(
+                f"DB_POOL_MAX_SIZE ({pool_max}) must not be below DB_POOL_MIN_SIZE ({pool_min})"
+            )
+        public = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/") or None
+        if public is not None and not public.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"PUBLIC_BASE_URL must start with https:// (or http:// for local use), got {public!r}"
+            )
+        return cls(
+            database_url=env.get("DATABASE_URL", "").strip() or None,
+            data_dir=Path(env.get("GATEWAY_DATA_DIR", "").strip() or "var"),
+            scim_base_path=_base_path(env.get("SCIM_BASE_PATH", DEFAULT_SCIM_BASE_PATH)),
+            public_base_url=public,
+            host=env.get("GATEWAY_HOST", "").strip() or "127.0.0.1",
+            port=_int(env, "GATEWAY_PORT", 8080, minimum=0),
+            db_pool_min_size=pool_min,
+            db_pool_max_size=pool_max,
+            max_body_bytes=_int(env, "SCIM_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024),
+            log_body_limit=_int(env, "LOG_BODY_LIMIT_BYTES", 16 * 1024, minimum=256),
+        )
+
+    @property
+    def scim_base_url(self) -> str:
+        """The URL an admin pastes into Okta's "SCIM connector base URL" field."""
+        origin = self.public_base_url or f"http://{self.host}:{self.port}"
+        return origin + self.scim_base_path

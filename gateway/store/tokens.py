@@ -1,0 +1,90 @@
+"""SCIM tokens: only their SHA-256 digest and last four characters are stored."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gateway.dbtypes import Connection
+from gateway.sql import QUERIES
+from gateway.store import parse_ip
+from gateway.tokens import AuthFailure, PresentedToken, generate_token, token_digest
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    org_id: uuid.UUID
+    id: uuid.UUID
+    last4: str
+    note: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+    last_used_user_agent: str | None = None
+    last_used_ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    org_id: uuid.UUID
+    token_id: uuid.UUID
+
+
+async def create_token(
+    conn: Connection,
+    org_id: uuid.UUID,
+    *,
+    expires_in: timedelta | None = None,
+    note: str | None = None,
+) -> tuple[str, TokenInfo]:
+    """Make a token for the org; the plain token is returned here and nowhere else."""
+    token = generate_token()
+    expires_at = None
+    if expires_in is not None:
+        expires_at = await conn.fetchval("SELECT now() + $1::interval", expires_in)
+    row = await conn.fetchrow(
+        QUERIES["insert_token"], org_id, token_digest(token), token[-4:], note, expires_at
+    )
+    assert row is not None
+    return token, TokenInfo(**dict(row))
+
+
+async def list_tokens(conn: Connection, org_id: uuid.UUID) -> list[TokenInfo]:
+    return [TokenInfo(**dict(row)) for row in await conn.fetch(QUERIES["list_tokens"], org_id)]
+
+
+async def revoke_token(conn: Connection, token_id: uuid.UUID) -> TokenInfo | None:
+    """Revoke by id; effective on the token's next request. None if there is no such token."""
+    org_id = await conn.fetchval(QUERIES["find_token_org"], token_id)
+    if org_id is None:
+        return None
+    row = await conn.fetchrow(QUERIES["revoke_token"], org_id, token_id)
+    if row is None:
+        return None
+    tokens = {t.id: t for t in await list_tokens(conn, org_id)}
+    return tokens[token_id]
+
+
+async def authenticate(
+    conn: Connection,
+    token: PresentedToken,
+    *,
+    user_agent: str | None,
+    client_ip: str | None,
+    touch_seconds: int,
+) -> Authenticated | AuthFailure:
+    digest = token.digest
+    row = await conn.fetchrow(
+        QUERIES["authenticate_token"], digest, float(touch_seconds), user_agent, parse_ip(client_ip)
+    )
+    # The index lookup found the row; compare in constant time all the same.
+    if row is None or not hmac.compare_digest(bytes(row["digest"]), digest):
+        return AuthFailure.UNKNOWN
+    if row["revoked_at"] is not None:
+        return AuthFailure.REVOKED
+    if not row["usable"]:
+        return AuthFailure.EXPIRED
+    return Authenticated(org_id=row["org_id"], token_id=row["id"])
