@@ -7,10 +7,11 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import METRICS, SCIM_APP, SETTINGS
+from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
+from gateway.paging import PageCursors
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.settings import Settings
 
@@ -39,6 +40,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics or Metrics()
+    app[PAGE_CURSORS] = PageCursors()
     app.cleanup_ctx.append(pool_ctx)
     app[SCIM_APP] = create_scim_app()
     if extend_scim is not None:

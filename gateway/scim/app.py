@@ -9,6 +9,7 @@ from gateway.scim.auth import auth_middleware
 from gateway.scim.discovery import add_discovery_routes
 from gateway.scim.errors import scim_error_middleware
 from gateway.scim.requestlog import request_log_middleware
+from gateway.scim.users import add_user_routes, search_users
 
 # Outermost first: the log sees the final response; errors are rendered before it
 # sees them; authentication failures are errors like any other.
@@ -18,6 +19,9 @@ SCIM_MIDDLEWARES = (request_log_middleware, scim_error_middleware, auth_middlewa
 def create_scim_app() -> web.Application:
     app = web.Application(middlewares=SCIM_MIDDLEWARES)
     add_discovery_routes(app)
+    add_user_routes(app)
+    # RFC 7644 §3.4.3: a search across every resource type (only Users so far).
+    app.router.add_post("/.search", search_users)
     return app
 
 

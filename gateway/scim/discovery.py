@@ -1,18 +1,22 @@
 """Discovery (RFC 7644 §4): what this server supports, described truthfully.
 
-Everything here is built from `SERVICE_PROVIDER` and `RESOURCE_TYPES`; a feature
-is advertised in the same commit that implements it.
+Everything here is built from `SERVICE_PROVIDER`, `RESOURCE_TYPES` and the schema
+definitions that also drive validation; a feature is advertised in the same commit
+that implements it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from gateway.appkeys import SETTINGS
 from gateway.scim.errors import ScimError, scim_response
+from gateway.scim.listing import MAX_RESULTS
+from gateway.scim.resource import USER_TYPE, ResourceType
+from gateway.scim.schema import Schema
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
@@ -22,32 +26,24 @@ SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 
 @dataclass(frozen=True)
 class ServiceProvider:
-    patch: bool = False
-    filter: bool = False
-    max_results: int = 0
-    sort: bool = False
-    etag: bool = False
+    patch: bool
+    filter: bool
+    max_results: int
+    sort: bool
+    etag: bool
 
 
-@dataclass(frozen=True)
-class ResourceTypeSpec:
-    name: str
-    endpoint: str
-    description: str
-    schema: dict[str, Any]
-    extensions: tuple[tuple[dict[str, Any], bool], ...] = field(default=())
+SERVICE_PROVIDER = ServiceProvider(
+    patch=True, filter=True, max_results=MAX_RESULTS, sort=True, etag=True
+)
+RESOURCE_TYPES: tuple[ResourceType, ...] = (USER_TYPE,)
 
 
-SERVICE_PROVIDER = ServiceProvider()
-RESOURCE_TYPES: tuple[ResourceTypeSpec, ...] = ()
-
-
-def _all_schemas() -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
-    for spec in RESOURCE_TYPES:
-        seen.setdefault(spec.schema["id"], spec.schema)
-        for ext, _required in spec.extensions:
-            seen.setdefault(ext["id"], ext)
+def _all_schemas() -> list[Schema]:
+    seen: dict[str, Schema] = {}
+    for resource in RESOURCE_TYPES:
+        for schema in (resource.core, *resource.extensions):
+            seen.setdefault(schema.id, schema)
     return list(seen.values())
 
 
@@ -95,18 +91,18 @@ def service_provider_config(base_url: str) -> dict[str, Any]:
     }
 
 
-def resource_type(spec: ResourceTypeSpec, base_url: str) -> dict[str, Any]:
+def resource_type(spec: ResourceType, base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": spec.name,
         "name": spec.name,
         "endpoint": spec.endpoint,
         "description": spec.description,
-        "schema": spec.schema["id"],
+        "schema": spec.core.id,
     }
     if spec.extensions:
         body["schemaExtensions"] = [
-            {"schema": ext["id"], "required": required} for ext, required in spec.extensions
+            {"schema": ext.id, "required": False} for ext in spec.extensions
         ]
     body["meta"] = {
         "resourceType": "ResourceType",
@@ -115,11 +111,11 @@ def resource_type(spec: ResourceTypeSpec, base_url: str) -> dict[str, Any]:
     return body
 
 
-def schema_document(schema: dict[str, Any], base_url: str) -> dict[str, Any]:
+def schema_document(schema: Schema, base_url: str) -> dict[str, Any]:
     return {
         "schemas": [SCHEMA_SCHEMA],
-        **schema,
-        "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{schema['id']}"},
+        **schema.to_document(),
+        "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{schema.id}"},
     }
 
 
@@ -149,7 +145,7 @@ async def list_schemas(request: web.Request) -> web.Response:
 async def get_schema(request: web.Request) -> web.Response:
     urn = request.match_info["urn"]
     for schema in _all_schemas():
-        if schema["id"] == urn:
+        if schema.id == urn:
             return scim_response(schema_document(schema, _base(request)))
     raise ScimError(404, f"No schema {urn!r} is served here; GET /Schemas lists them all.")
 

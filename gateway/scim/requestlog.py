@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,7 +22,7 @@ from aiohttp.typedefs import Handler
 from gateway.appkeys import DB_POOL, LOG_ENTRY, METRICS, SETTINGS
 from gateway.dbtypes import Connection
 from gateway.logentry import LogEntry
-from gateway.store.provisioning_log import record_request
+from gateway.store.provisioning_log import log_json, record_request
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,25 @@ async def record_in_transaction(
     response.headers[REQUEST_ID_HEADER] = entry.request_id
     await record_request(conn, entry.to_row(response, settings.log_body_limit))
     entry.recorded = True
+
+
+def change_log(request: web.Request, response: web.Response) -> str:
+    """The log row to write in the same statement as a change; call `change_recorded` after."""
+    entry = request[LOG_ENTRY]
+    response.headers[REQUEST_ID_HEADER] = entry.request_id
+    return log_json(entry.to_row(response, request.config_dict[SETTINGS].log_body_limit))
+
+
+def change_recorded(request: web.Request) -> None:
+    request[LOG_ENTRY].recorded = True
+
+
+def request_org(request: web.Request) -> uuid.UUID:
+    """The org of an authenticated request: always the token's org."""
+    org_id = request[LOG_ENTRY].org_id
+    if org_id is None:
+        raise RuntimeError("request_org() on an unauthenticated request")
+    return org_id
 
 
 async def _record_after(request: web.Request, response: web.StreamResponse) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,27 +34,35 @@ class LogRow:
     id: int | None = None
 
 
-async def record_request(conn: Connection, row: LogRow) -> None:
-    await conn.execute(
-        QUERIES["insert_log_row"],
-        row.org_id,
-        row.occurred_at,
-        row.token_id,
-        row.request_id,
-        row.method,
-        row.path,
-        row.query,
-        row.status,
-        row.duration_ms,
-        row.scim_type,
-        row.detail,
-        row.auth_failure,
-        row.user_agent,
-        parse_ip(row.client_ip),
-        row.request_body,
-        row.response_body,
-        row.notes,
+def log_json(row: LogRow) -> str:
+    """The row as the jsonb argument of `record_provisioning_log`, for single-statement writes."""
+    ip = parse_ip(row.client_ip)
+    return json.dumps(
+        {
+            "org_id": str(row.org_id) if row.org_id else None,
+            "occurred_at": row.occurred_at.isoformat(),
+            "token_id": str(row.token_id) if row.token_id else None,
+            "request_id": row.request_id,
+            "method": row.method,
+            "path": row.path,
+            "query": row.query,
+            "status": row.status,
+            "duration_ms": row.duration_ms,
+            "scim_type": row.scim_type,
+            "detail": row.detail,
+            "auth_failure": row.auth_failure,
+            "user_agent": row.user_agent,
+            "client_ip": str(ip) if ip else None,
+            "request_body": row.request_body,
+            "response_body": row.response_body,
+            "notes": row.notes,
+        },
+        ensure_ascii=False,
     )
+
+
+async def record_request(conn: Connection, row: LogRow) -> None:
+    await conn.execute(QUERIES["insert_log_row"], log_json(row))
 
 
 async def latest_rows(conn: Connection, org_id: uuid.UUID, limit: int = 50) -> list[LogRow]:

@@ -1,9 +1,6 @@
 -- name: insert_log_row
-INSERT INTO provisioning_log (
-    org_id, occurred_at, token_id, request_id, method, path, query, status,
-    duration_ms, scim_type, detail, auth_failure, user_agent, client_ip,
-    request_body, response_body, notes
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17);
+-- One row, from the JSON that `gateway.store.provisioning_log.log_json` builds.
+SELECT record_provisioning_log($1);
 
 -- name: latest_log_rows
 SELECT id, org_id, occurred_at, token_id, request_id, method, path, query, status,

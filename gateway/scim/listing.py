@@ -1,0 +1,99 @@
+"""List and search requests (RFC 7644 §3.4.2-3.4.3): parameters, paging, responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.scim.errors import ScimError
+
+LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+SEARCH_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+MAX_RESULTS = 1000
+DEFAULT_COUNT = 100
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filter: str | None = None
+    start_index: int = 1
+    count: int = DEFAULT_COUNT
+    sort_by: str | None = None
+    descending: bool = False
+    attributes: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+
+def _integer(raw: Any, name: str) -> int:
+    if isinstance(raw, bool):
+        raise ScimError(400, f"{name} must be an integer, not {raw!r}.", scim_type="invalidValue")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return int(raw.strip())
+        except ValueError:
+            pass
+    raise ScimError(400, f"{name} must be an integer, not {raw!r}.", scim_type="invalidValue")
+
+
+def _names(raw: Any, name: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
+    if isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+        return tuple(p.strip() for p in raw if p.strip())
+    raise ScimError(400, f"{name} must be a list of attribute names.", scim_type="invalidValue")
+
+
+def build_query(params: Mapping[str, Any]) -> ListQuery:
+    """From query parameters or a SearchRequest body (keys compared case-insensitively)."""
+    fields = {k.lower(): v for k, v in params.items()}
+    start = _integer(fields["startindex"], "startIndex") if "startindex" in fields else 1
+    count = _integer(fields["count"], "count") if "count" in fields else DEFAULT_COUNT
+    order = fields.get("sortorder")
+    if order is not None and (
+        not isinstance(order, str) or order.lower() not in ("ascending", "descending")
+    ):
+        raise ScimError(400, "sortOrder must be ascending or descending.", scim_type="invalidValue")
+    sort_by = fields.get("sortby")
+    if sort_by is not None and not isinstance(sort_by, str):
+        raise ScimError(400, "sortBy must be an attribute name.", scim_type="invalidValue")
+    filter_text = fields.get("filter")
+    if filter_text is not None and not isinstance(filter_text, str):
+        raise ScimError(400, "filter must be a string.", scim_type="invalidFilter")
+    attributes = _names(fields.get("attributes"), "attributes")
+    excluded = _names(fields.get("excludedattributes"), "excludedAttributes")
+    return ListQuery(
+        filter=filter_text if filter_text and filter_text.strip() else None,
+        # RFC 7644 §3.4.2.4: startIndex below 1 means 1; a negative count means 0.
+        start_index=max(start, 1),
+        count=min(max(count, 0), MAX_RESULTS),
+        sort_by=sort_by.strip() if sort_by and sort_by.strip() else None,
+        descending=bool(order and order.lower() == "descending"),
+        attributes=attributes,
+        excluded=excluded,
+    )
+
+
+def search_query(body: Mapping[str, Any]) -> ListQuery:
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or SEARCH_REQUEST_SCHEMA not in schemas:
+        raise ScimError(
+            400,
+            f'A search body must have "schemas": ["{SEARCH_REQUEST_SCHEMA}"].',
+            scim_type="invalidSyntax",
+        )
+    return build_query({k: v for k, v in body.items() if k != "schemas"})
+
+
+def list_response(resources: list[dict[str, Any]], total: int, start_index: int) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }

@@ -1,0 +1,333 @@
+"""/Users (RFC 7644 §3), shaped by what Okta (OIN and AIW apps) and Entra send."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gateway.appkeys import LOG_ENTRY, PAGE_CURSORS, SETTINGS
+from gateway.paging import PageCursors
+from gateway.scim.body import read_json_object
+from gateway.scim.errors import ScimError, scim_response
+from gateway.scim.filters import Column, FilterTarget, Params, compile_filter, sort_expression
+from gateway.scim.listing import ListQuery, build_query, list_response, search_query
+from gateway.scim.patch import Patcher, parse_operations
+from gateway.scim.requestlog import change_log, change_recorded, request_conn, request_org
+from gateway.scim.resource import USER_TYPE, Normalizer, fold, project
+from gateway.scim.schema import ENTERPRISE_USER_SCHEMA, USER, USER_SCHEMA
+from gateway.scim.versioning import check_if_match, etag, not_modified
+from gateway.store import users as store
+from gateway.store.users import UserRecord, UserWrite
+
+
+def _email_index(attrs_ci: dict[str, Any]) -> list[str]:
+    return sorted(
+        {
+            e["value"]
+            for e in attrs_ci.get("emails", [])
+            if isinstance(e.get("value"), str) and e["value"]
+        }
+    )
+
+
+USER_FILTERS = FilterTarget(
+    resource=USER_TYPE,
+    json_root="u.attrs_ci",
+    columns={
+        "id": Column("u.id", "uuid"),
+        "externalId": Column("u.external_id", "text"),
+        "userName": Column("u.user_name_ci", "text"),
+        "active": Column("u.active", "bool"),
+        "meta.created": Column("u.created_at", "timestamptz"),
+        "meta.lastModified": Column("u.updated_at", "timestamptz"),
+        "meta.resourceType": Column("'User'::text", "text"),
+        "meta.version": Column("('W/\"' || u.version || '\"')", "text"),
+    },
+    specials={
+        # emails.value eq "x" → the GIN index on folded email values.
+        "emails.value": lambda op, value, params: (
+            f"(u.emails_ci @> ARRAY[{params.add(value.casefold())}]::text[])"
+            if op.value == "eq" and isinstance(value, str)
+            else None
+        ),
+    },
+)
+
+
+def to_write(attrs: dict[str, Any]) -> UserWrite:
+    attrs.setdefault("active", True)
+    attrs_ci = fold(attrs, USER_TYPE)
+    return UserWrite(attrs=attrs, attrs_ci=attrs_ci, emails_ci=_email_index(attrs_ci))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def render_user(record: UserRecord, base_url: str) -> dict[str, Any]:
+    attrs = record.attrs
+    doc: dict[str, Any] = {
+        "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA]
+        if ENTERPRISE_USER_SCHEMA in attrs
+        else [USER_SCHEMA],
+        "id": str(record.id),
+    }
+    if "externalId" in attrs:
+        doc["externalId"] = attrs["externalId"]
+    for attr in USER.attributes:
+        if attr.name in attrs:
+            doc[attr.name] = attrs[attr.name]
+    if ENTERPRISE_USER_SCHEMA in attrs:
+        doc[ENTERPRISE_USER_SCHEMA] = attrs[ENTERPRISE_USER_SCHEMA]
+    doc["meta"] = {
+        "resourceType": "User",
+        "created": _iso(record.created_at),
+        "lastModified": _iso(record.updated_at),
+        "location": f"{base_url}/Users/{record.id}",
+        "version": etag(record.version),
+    }
+    return doc
+
+
+def _base(request: web.Request) -> str:
+    return request.config_dict[SETTINGS].scim_base_url
+
+
+def _user_id(request: web.Request) -> uuid.UUID:
+    raw = request.match_info["id"]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise _not_found(raw) from None
+
+
+def _not_found(raw: str) -> ScimError:
+    return ScimError(
+        404,
+        f"User {raw} not found in this org. If Okta still links to it, unassign and reassign "
+        "the user in Okta so it is created again.",
+    )
+
+
+def _projection(request: web.Request) -> ListQuery:
+    return build_query(
+        {
+            k: v
+            for k, v in request.query.items()
+            if k.lower() in ("attributes", "excludedattributes")
+        }
+    )
+
+
+def _user_response(
+    request: web.Request, record: UserRecord, *, status: int = 200, query: ListQuery | None = None
+) -> web.Response:
+    base = _base(request)
+    body = render_user(record, base)
+    query = query or _projection(request)
+    headers = {"ETag": etag(record.version)}
+    if status == 201:
+        headers["Location"] = body["meta"]["location"]
+    return scim_response(
+        project(body, USER_TYPE, query.attributes, query.excluded), status=status, headers=headers
+    )
+
+
+async def _conflict(request: web.Request, user_name: str) -> ScimError:
+    existing = await store.find_user_id_by_user_name(
+        await request_conn(request), request_org(request), user_name.casefold()
+    )
+    which = f" (id {existing})" if existing else ""
+    return ScimError(
+        409,
+        f"userName {user_name!r} is already taken in this org by another user{which}; "
+        "userName is unique case-insensitively. Link that user in Okta, or change the "
+        "username format under Sign On → Application username format.",
+        scim_type="uniqueness",
+    )
+
+
+async def list_users(request: web.Request) -> web.Response:
+    return await _find(request, build_query(request.query))
+
+
+async def search_users(request: web.Request) -> web.Response:
+    return await _find(request, search_query(await read_json_object(request)))
+
+
+async def _find(request: web.Request, query: ListQuery) -> web.Response:
+    org_id = request_org(request)
+    cursors: PageCursors = request.config_dict[PAGE_CURSORS]
+    after, offset = 0, query.start_index - 1
+    cursor_key = None
+    if query.sort_by is None:
+        cursor_key = PageCursors.key(org_id, "User", query.filter, query.start_index)
+        if query.start_index == 1:
+            offset = 0
+        elif (seq := cursors.get(cursor_key)) is not None:
+            after, offset = seq, 0
+    params = Params([org_id, after, offset, query.count])
+    where = compile_filter(query.filter, USER_FILTERS, params) if query.filter else "true"
+    order = (
+        sort_expression(query.sort_by, USER_FILTERS, descending=query.descending, tiebreak="u.seq")
+        if query.sort_by
+        else "u.seq"
+    )
+    page = await store.find_users(
+        await request_conn(request), where=where, order=order, params=params.values
+    )
+    if cursor_key is not None and page.users:
+        cursors.put(
+            PageCursors.key(org_id, "User", query.filter, query.start_index + len(page.users)),
+            page.users[-1].seq,
+        )
+    base = _base(request)
+    resources = [
+        project(render_user(u, base), USER_TYPE, query.attributes, query.excluded)
+        for u in page.users
+    ]
+    return scim_response(list_response(resources, page.total, query.start_index))
+
+
+async def create_user(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY].notes)
+    user = to_write(normalizer.document(body))
+    now = datetime.now(UTC)
+    record = UserRecord(
+        id=uuid.uuid4(), seq=0, attrs=user.attrs, version=1, created_at=now, updated_at=now
+    )
+    response = _user_response(request, record, status=201)
+    try:
+        await store.insert_user(
+            await request_conn(request),
+            request_org(request),
+            record.id,
+            user,
+            now,
+            change_log(request, response),
+        )
+    except store.UserNameTaken:
+        raise await _conflict(request, user.attrs["userName"]) from None
+    change_recorded(request)
+    return response
+
+
+async def get_user(request: web.Request) -> web.Response:
+    user_id = _user_id(request)
+    record = await store.get_user(await request_conn(request), request_org(request), user_id)
+    if record is None:
+        raise _not_found(str(user_id))
+    if not_modified(request, record.version):
+        return web.Response(status=304, headers={"ETag": etag(record.version)})
+    return _user_response(request, record)
+
+
+async def replace_user(request: web.Request) -> web.Response:
+    user_id = _user_id(request)
+    body = await read_json_object(request)
+    sent_id = body.get("id")
+    if sent_id is not None and str(sent_id) != str(user_id):
+        raise ScimError(
+            400,
+            f"The body's id {sent_id!r} differs from the URL's {user_id}; PUT cannot change a user's id.",
+            scim_type="mutability",
+        )
+    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY].notes)
+    attrs = normalizer.document(body)
+
+    def merge(current: UserRecord) -> dict[str, Any]:
+        # An omitted `active` keeps the current state instead of silently reactivating.
+        return {**attrs, "active": attrs.get("active", current.attrs.get("active", True))}
+
+    return await _write(request, user_id, merge)
+
+
+async def patch_user(request: web.Request) -> web.Response:
+    user_id = _user_id(request)
+    operations = parse_operations(await read_json_object(request))
+    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY].notes)
+    patcher = Patcher(USER_TYPE, normalizer, str(user_id))
+    return await _write(request, user_id, lambda current: patcher.apply(current.attrs, operations))
+
+
+async def _write(request: web.Request, user_id: uuid.UUID, change: Any) -> web.Response:
+    """Read, change, and write back if nobody else wrote in between (else re-read)."""
+    conn = await request_conn(request)
+    org_id = request_org(request)
+    for _attempt in range(5):
+        current = await store.get_user(conn, org_id, user_id)
+        if current is None:
+            raise _not_found(str(user_id))
+        check_if_match(request, current.version)
+        user = to_write(change(current))
+        if user.attrs == current.attrs:
+            request[LOG_ENTRY].notes.append("no change: the request matched the stored user")
+            return _user_response(request, current)
+        now = datetime.now(UTC)
+        record = UserRecord(
+            id=user_id,
+            seq=current.seq,
+            attrs=user.attrs,
+            version=current.version + 1,
+            created_at=current.created_at,
+            updated_at=now,
+        )
+        response = _user_response(request, record)
+        try:
+            written = await store.update_user(
+                conn,
+                org_id,
+                user_id,
+                user,
+                now=now,
+                expected_version=current.version,
+                log=change_log(request, response),
+            )
+        except store.UserNameTaken:
+            raise await _conflict(request, user.attrs["userName"]) from None
+        if written:
+            change_recorded(request)
+            return response
+    raise ScimError(
+        409,
+        "The user is being changed by other requests at the same time; retry this request.",
+    )
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    user_id = _user_id(request)
+    conn = await request_conn(request)
+    org_id = request_org(request)
+    expected = None
+    if request.headers.get("If-Match") is not None:
+        current = await store.get_user(conn, org_id, user_id)
+        if current is None:
+            raise _not_found(str(user_id))
+        check_if_match(request, current.version)
+        expected = current.version
+    response = web.Response(status=204)
+    if not await store.delete_user(
+        conn, org_id, user_id, expected_version=expected, log=change_log(request, response)
+    ):
+        if expected is not None:
+            raise ScimError(
+                412, "The user changed while it was being deleted; GET it again and retry."
+            )
+        raise _not_found(str(user_id))
+    change_recorded(request)
+    return response
+
+
+def add_user_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_get("/Users", list_users, allow_head=False)
+    router.add_post("/Users", create_user)
+    router.add_post("/Users/.search", search_users)
+    router.add_get("/Users/{id}", get_user, allow_head=False)
+    router.add_put("/Users/{id}", replace_user)
+    router.add_patch("/Users/{id}", patch_user)
+    router.add_delete("/Users/{id}", delete_user)

@@ -1,0 +1,155 @@
+"""SCIM users. Every statement filters on org_id; changes carry their log row."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from gateway.dbtypes import Connection
+from gateway.sql import QUERIES
+
+_USER_NAME_KEY = "scim_users_user_name_key"
+
+
+class UserNameTaken(Exception):
+    """Another user of the org has this userName (compared case-insensitively)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: uuid.UUID
+    seq: int
+    attrs: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserWrite:
+    """A user's stored form: attributes, their folded copy, and the indexed columns."""
+
+    attrs: dict[str, Any]
+    attrs_ci: dict[str, Any]
+    emails_ci: list[str]
+
+    def columns(self) -> tuple[Any, ...]:
+        a = self.attrs
+        return (
+            a["userName"],
+            self.attrs_ci["userName"],
+            a.get("externalId"),
+            bool(a.get("active", True)),
+            a.get("displayName"),
+            self.emails_ci,
+            json.dumps(a, ensure_ascii=False),
+            json.dumps(self.attrs_ci, ensure_ascii=False),
+        )
+
+
+def _record(row: asyncpg.Record) -> UserRecord:
+    return UserRecord(
+        id=row["id"],
+        seq=row["seq"],
+        attrs=json.loads(row["attrs"]),
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def insert_user(
+    conn: Connection,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    user: UserWrite,
+    now: datetime,
+    log: str,
+) -> int:
+    """Insert the user and its log row in one statement; return its paging seq."""
+    try:
+        row = await conn.fetchrow(
+            QUERIES["insert_user"], org_id, user_id, *user.columns(), now, now, log
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == _USER_NAME_KEY:
+            raise UserNameTaken from None
+        raise
+    assert row is not None
+    return int(row["seq"])
+
+
+async def get_user(conn: Connection, org_id: uuid.UUID, user_id: uuid.UUID) -> UserRecord | None:
+    row = await conn.fetchrow(QUERIES["get_user"], org_id, user_id)
+    return None if row is None else _record(row)
+
+
+async def find_user_id_by_user_name(
+    conn: Connection, org_id: uuid.UUID, user_name_ci: str
+) -> uuid.UUID | None:
+    row = await conn.fetchrow(QUERIES["get_user_by_user_name"], org_id, user_name_ci)
+    return None if row is None else row["id"]
+
+
+async def update_user(
+    conn: Connection,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    user: UserWrite,
+    *,
+    now: datetime,
+    expected_version: int,
+    log: str,
+) -> bool:
+    """Replace the user if it is still at `expected_version`; False if it changed or is gone."""
+    try:
+        row = await conn.fetchrow(
+            QUERIES["update_user"],
+            org_id,
+            user_id,
+            *user.columns(),
+            now,
+            expected_version + 1,
+            expected_version,
+            log,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == _USER_NAME_KEY:
+            raise UserNameTaken from None
+        raise
+    return row is not None
+
+
+async def delete_user(
+    conn: Connection,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    expected_version: int | None,
+    log: str,
+) -> bool:
+    row = await conn.fetchrow(QUERIES["delete_user"], org_id, user_id, expected_version, log)
+    return row is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    total: int
+    users: list[UserRecord]
+
+
+async def find_users(conn: Connection, *, where: str, order: str, params: list[Any]) -> Page:
+    """One page of an org's users and the total matching.
+
+    `params` are $1 org id, $2 keyset (seq after), $3 offset, $4 limit, then the
+    filter's values; `where` and `order` come from the filter compiler.
+    """
+    sql = QUERIES["find_users"].replace("/*filter*/", f"({where})").replace("/*order*/", order)
+    rows = await conn.fetch(sql, *params)
+    total = int(rows[0]["total"]) if rows else 0
+    return Page(total=total, users=[_record(r) for r in rows if r["id"] is not None])

@@ -1,0 +1,49 @@
+-- Why: SCIM Users, and one function that writes a provisioning-log row so a change
+-- and its row go to the server as a single statement.
+--
+-- Case-insensitive matching (RFC 7643 caseExact: false) is done on values folded in
+-- the gateway (Python str.casefold), stored beside the originals: attrs_ci mirrors
+-- attrs with every caseExact=false string folded. Results then do not depend on the
+-- server's locale or PostgreSQL version, and filters compare folded values exactly.
+
+CREATE FUNCTION record_provisioning_log(entry jsonb) RETURNS bigint
+LANGUAGE sql AS $$
+    INSERT INTO provisioning_log (
+        org_id, occurred_at, token_id, request_id, method, path, query, status,
+        duration_ms, scim_type, detail, auth_failure, user_agent, client_ip,
+        request_body, response_body, notes
+    )
+    SELECT r.org_id, r.occurred_at, r.token_id, r.request_id, r.method, r.path,
+           coalesce(r.query, ''), r.status,
+           -- The gateway measures up to sending this statement; add the statement's own time.
+           r.duration_ms + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp()),
+           r.scim_type, r.detail, r.auth_failure, r.user_agent, r.client_ip,
+           r.request_body, r.response_body, coalesce(r.notes, '{}')
+    FROM jsonb_populate_record(NULL::provisioning_log, entry) AS r
+    RETURNING id
+$$;
+
+CREATE TABLE scim_users (
+    org_id uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    id uuid NOT NULL,
+    -- Paging order: stable, and lets an import walk the org by keyset, not OFFSET.
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    user_name text NOT NULL,
+    user_name_ci text NOT NULL,
+    external_id text,
+    active boolean NOT NULL,
+    display_name text,
+    -- Folded values of every emails[].value, for index-backed email lookups.
+    emails_ci text[] NOT NULL DEFAULT '{}',
+    attrs jsonb NOT NULL,
+    attrs_ci jsonb NOT NULL,
+    version bigint NOT NULL DEFAULT 1,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (org_id, id)
+);
+-- A unique index decides userName clashes, never a check-then-insert.
+CREATE UNIQUE INDEX scim_users_user_name_key ON scim_users (org_id, user_name_ci);
+CREATE INDEX scim_users_external_id ON scim_users (org_id, external_id);
+CREATE INDEX scim_users_seq ON scim_users (org_id, seq);
+CREATE INDEX scim_users_emails ON scim_users USING gin (emails_ci);

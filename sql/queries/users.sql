@@ -1,0 +1,53 @@
+-- name: insert_user
+-- Insert a user and its provisioning-log row ($13) in one statement.
+WITH inserted AS (
+    INSERT INTO scim_users (
+        org_id, id, user_name, user_name_ci, external_id, active, display_name,
+        emails_ci, attrs, attrs_ci, created_at, updated_at
+    ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    RETURNING seq
+)
+SELECT seq, record_provisioning_log($13) AS log_id FROM inserted;
+
+-- name: get_user
+SELECT id, seq, user_name, external_id, active, attrs, version, created_at, updated_at
+FROM scim_users
+WHERE org_id = $1 AND id = $2;
+
+-- name: get_user_by_user_name
+SELECT id, user_name FROM scim_users WHERE org_id = $1 AND user_name_ci = $2;
+
+-- name: update_user
+-- Replace a user's attributes if it is still at version $13, with its log row ($14).
+WITH updated AS (
+    UPDATE scim_users
+    SET user_name = $3, user_name_ci = $4, external_id = $5, active = $6,
+        display_name = $7, emails_ci = $8, attrs = $9, attrs_ci = $10,
+        updated_at = $11, version = $12
+    WHERE org_id = $1 AND id = $2 AND version = $13
+    RETURNING id
+)
+SELECT id, record_provisioning_log($14) AS log_id FROM updated;
+
+-- name: delete_user
+-- Delete a user at version $3 (any version when null), with its log row ($4).
+WITH deleted AS (
+    DELETE FROM scim_users
+    WHERE org_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)
+    RETURNING id
+)
+SELECT id, record_provisioning_log($4) AS log_id FROM deleted;
+
+-- name: find_users
+-- One page of users and the total, in one statement. The gateway replaces the
+-- /*filter*/ and /*order*/ markers with fragments from its filter compiler (fixed
+-- SQL, values as parameters). $1 org, $2 keyset (seq after), $3 offset, $4 limit.
+SELECT t.total, p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at
+FROM (SELECT count(*) AS total FROM scim_users u WHERE u.org_id = $1 AND /*filter*/) AS t
+LEFT JOIN LATERAL (
+    SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at
+    FROM scim_users u
+    WHERE u.org_id = $1 AND u.seq > $2 AND /*filter*/
+    ORDER BY /*order*/
+    OFFSET $3 LIMIT $4
+) AS p ON true;
