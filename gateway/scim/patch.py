@@ -245,13 +245,7 @@ class Patcher:
             items = value if isinstance(value, list) else [value]
             checked = self.normalizer.value(attr, items, resolved.dotted) or []
             if op == "add":
-                existing = target.get(name) or []
-                if any(isinstance(i, dict) and i.get("primary") is True for i in checked):
-                    for item in existing:
-                        if isinstance(item, dict):
-                            item.pop("primary", None)
-                merged = existing + [i for i in checked if i not in existing]
-                target[name] = merged
+                target[name] = add_values(target.get(name) or [], checked)
             else:
                 target[name] = checked
         elif attr.type == "complex":
@@ -353,6 +347,37 @@ class Patcher:
             del target[name]
         if resolved.is_extension and resolved.schema is not None and not target:
             doc.pop(resolved.schema.id, None)
+
+
+def add_values(existing: list[Any], new: list[Any]) -> list[Any]:
+    """Add values to a multi-valued attribute; a value already there is updated, not repeated."""
+    merged = [dict(item) if isinstance(item, dict) else item for item in existing]
+    for item in new:
+        if not isinstance(item, dict):
+            if item not in merged:
+                merged.append(item)
+            continue
+        same = next(
+            (
+                m
+                for m in merged
+                if isinstance(m, dict)
+                and "value" in item
+                and m.get("value") == item["value"]
+                and (m.get("type") == item.get("type") or "type" not in item or "type" not in m)
+            ),
+            None,
+        )
+        if item.get("primary") is True:
+            # RFC 7643 §2.4: primary is true for one value at most.
+            for other in merged:
+                if isinstance(other, dict) and other is not same:
+                    other.pop("primary", None)
+        if same is not None:
+            same.update(item)
+        else:
+            merged.append(dict(item))
+    return merged
 
 
 def element_matcher(node: FilterNode, resolved: Resolved) -> Callable[[dict[str, Any]], bool]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from gateway.appkeys import LOG_ENTRY, PAGE_CURSORS, SETTINGS
+from gateway.dbtypes import Connection
 from gateway.paging import PageCursors
 from gateway.scim.body import read_json_object
 from gateway.scim.errors import ScimError, scim_response
@@ -58,7 +60,6 @@ USER_FILTERS = FilterTarget(
 
 
 def to_write(attrs: dict[str, Any]) -> UserWrite:
-    attrs.setdefault("active", True)
     attrs_ci = fold(attrs, USER_TYPE)
     return UserWrite(attrs=attrs, attrs_ci=attrs_ci, emails_ci=_email_index(attrs_ci))
 
@@ -195,7 +196,8 @@ async def _find(request: web.Request, query: ListQuery) -> web.Response:
 async def create_user(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY].notes)
-    user = to_write(normalizer.document(body))
+    # A new user is active unless the body says otherwise (Okta always says).
+    user = to_write({"active": True, **normalizer.document(body)})
     now = datetime.now(UTC)
     record = UserRecord(
         id=uuid.uuid4(), seq=0, attrs=user.attrs, version=1, created_at=now, updated_at=now
@@ -240,8 +242,10 @@ async def replace_user(request: web.Request) -> web.Response:
     attrs = normalizer.document(body)
 
     def merge(current: UserRecord) -> dict[str, Any]:
-        # An omitted `active` keeps the current state instead of silently reactivating.
-        return {**attrs, "active": attrs.get("active", current.attrs.get("active", True))}
+        # An omitted `active` keeps the current state instead of silently (re)activating.
+        if "active" not in attrs and "active" in current.attrs:
+            return {**attrs, "active": current.attrs["active"]}
+        return attrs
 
     return await _write(request, user_id, merge)
 
@@ -254,48 +258,72 @@ async def patch_user(request: web.Request) -> web.Response:
     return await _write(request, user_id, lambda current: patcher.apply(current.attrs, operations))
 
 
-async def _write(request: web.Request, user_id: uuid.UUID, change: Any) -> web.Response:
-    """Read, change, and write back if nobody else wrote in between (else re-read)."""
+async def _write(
+    request: web.Request, user_id: uuid.UUID, change: Callable[[UserRecord], dict[str, Any]]
+) -> web.Response:
+    """Read, change, write back if nobody wrote in between.
+
+    The first try is optimistic (two statements, no transaction). If another
+    request changed the user in between, the retry locks the row, so a burst of
+    concurrent PATCHes all land instead of starving each other.
+    """
     conn = await request_conn(request)
-    org_id = request_org(request)
-    for _attempt in range(5):
-        current = await store.get_user(conn, org_id, user_id)
-        if current is None:
-            raise _not_found(str(user_id))
-        check_if_match(request, current.version)
-        user = to_write(change(current))
-        if user.attrs == current.attrs:
-            request[LOG_ENTRY].notes.append("no change: the request matched the stored user")
-            return _user_response(request, current)
-        now = datetime.now(UTC)
-        record = UserRecord(
-            id=user_id,
-            seq=current.seq,
-            attrs=user.attrs,
-            version=current.version + 1,
-            created_at=current.created_at,
-            updated_at=now,
-        )
-        response = _user_response(request, record)
+    written = await _try_write(request, conn, user_id, change, lock=False)
+    if written is None:
         try:
-            written = await store.update_user(
-                conn,
-                org_id,
-                user_id,
-                user,
-                now=now,
-                expected_version=current.version,
-                log=change_log(request, response),
-            )
-        except store.UserNameTaken:
-            raise await _conflict(request, user.attrs["userName"]) from None
-        if written:
-            change_recorded(request)
-            return response
-    raise ScimError(
-        409,
-        "The user is being changed by other requests at the same time; retry this request.",
+            async with conn.transaction():
+                written = await _try_write(request, conn, user_id, change, lock=True)
+        except BaseException:
+            request[LOG_ENTRY].recorded = False  # the log row rolled back with the change
+            raise
+    if written is None:  # pragma: no cover - the row lock rules this out
+        raise ScimError(409, "The user was changed concurrently; retry this request.")
+    return written
+
+
+async def _try_write(
+    request: web.Request,
+    conn: Connection,
+    user_id: uuid.UUID,
+    change: Callable[[UserRecord], dict[str, Any]],
+    *,
+    lock: bool,
+) -> web.Response | None:
+    org_id = request_org(request)
+    current = await store.get_user(conn, org_id, user_id, for_update=lock)
+    if current is None:
+        raise _not_found(str(user_id))
+    check_if_match(request, current.version)
+    user = to_write(change(current))
+    if user.attrs == current.attrs:
+        request[LOG_ENTRY].notes.append("no change: the request matched the stored user")
+        return _user_response(request, current)
+    now = datetime.now(UTC)
+    record = UserRecord(
+        id=user_id,
+        seq=current.seq,
+        attrs=user.attrs,
+        version=current.version + 1,
+        created_at=current.created_at,
+        updated_at=now,
     )
+    response = _user_response(request, record)
+    try:
+        written = await store.update_user(
+            conn,
+            org_id,
+            user_id,
+            user,
+            now=now,
+            expected_version=current.version,
+            log=change_log(request, response),
+        )
+    except store.UserNameTaken:
+        raise await _conflict(request, user.attrs["userName"]) from None
+    if not written:
+        return None
+    change_recorded(request)
+    return response
 
 
 async def delete_user(request: web.Request) -> web.Response:

@@ -44,7 +44,7 @@ class UserWrite:
             a["userName"],
             self.attrs_ci["userName"],
             a.get("externalId"),
-            bool(a.get("active", True)),
+            a.get("active"),
             a.get("displayName"),
             self.emails_ci,
             json.dumps(a, ensure_ascii=False),
@@ -84,8 +84,13 @@ async def insert_user(
     return int(row["seq"])
 
 
-async def get_user(conn: Connection, org_id: uuid.UUID, user_id: uuid.UUID) -> UserRecord | None:
-    row = await conn.fetchrow(QUERIES["get_user"], org_id, user_id)
+async def get_user(
+    conn: Connection, org_id: uuid.UUID, user_id: uuid.UUID, *, for_update: bool = False
+) -> UserRecord | None:
+    """The user; with `for_update`, locked until the caller's transaction ends."""
+    row = await conn.fetchrow(
+        QUERIES["get_user_for_update" if for_update else "get_user"], org_id, user_id
+    )
     return None if row is None else _record(row)
 
 

@@ -31,7 +31,7 @@ CREATE TABLE scim_users (
     user_name text NOT NULL,
     user_name_ci text NOT NULL,
     external_id text,
-    active boolean NOT NULL,
+    active boolean,
     display_name text,
     -- Folded values of every emails[].value, for index-backed email lookups.
     emails_ci text[] NOT NULL DEFAULT '{}',

@@ -14,6 +14,13 @@ SELECT id, seq, user_name, external_id, active, attrs, version, created_at, upda
 FROM scim_users
 WHERE org_id = $1 AND id = $2;
 
+-- name: get_user_for_update
+-- The slow path of a write that lost an optimistic race: lock, then change.
+SELECT id, seq, user_name, external_id, active, attrs, version, created_at, updated_at
+FROM scim_users
+WHERE org_id = $1 AND id = $2
+FOR UPDATE;
+
 -- name: get_user_by_user_name
 SELECT id, user_name FROM scim_users WHERE org_id = $1 AND user_name_ci = $2;
 

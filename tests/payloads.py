@@ -1,0 +1,57 @@
+"""Request bodies shaped exactly like Okta's and Entra's (see okta-scim.md §1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+# The exact headers Okta's SCIM client sends with a body.
+OKTA_HEADERS = {
+    "Accept": "application/scim+json",
+    "Accept-Charset": "utf-8",
+    "Content-Type": "application/scim+json; charset=utf-8",
+    "User-Agent": "Okta SCIM Client 1.0.0",
+}
+
+
+def okta_create_user(
+    user_name: str = "jane@example.com",
+    given: str = "Jane",
+    family: str = "Doe",
+    external_id: str = "00ujl29u0le5T6Aj10h7",
+) -> dict[str, Any]:
+    """Okta's POST /Users body, verbatim in shape (password and groups included)."""
+    return {
+        "schemas": [USER],
+        "userName": user_name,
+        "name": {"givenName": given, "familyName": family},
+        "emails": [{"primary": True, "value": user_name, "type": "work"}],
+        "displayName": f"{given} {family}",
+        "locale": "en-US",
+        "externalId": external_id,
+        "groups": [],
+        "password": "1mz050nq",
+        "active": True,
+    }
+
+
+def okta_deactivate() -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": False}}]}
+
+
+def okta_reactivate() -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": True}}]}
+
+
+def patch(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
