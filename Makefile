@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint fmt clean
+.PHONY: help install run migrate test lint fmt bench clean
 
 help:
 	@echo "make run    serve the gateway on http://127.0.0.1:8080 (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   run the whole test suite (throwaway embedded PostgreSQL unless TEST_DATABASE_URL is set)"
 	@echo "make lint   ruff and mypy"
+	@echo "make bench  benchmarks: figures and ratios (BENCH_DATABASE_URL, else embedded PostgreSQL)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +38,9 @@ lint: install
 fmt: install
 	$(VENV)/bin/ruff format gateway dashboard tests
 	$(VENV)/bin/ruff check --fix gateway dashboard tests
+
+bench: install
+	$(PY) -m tests.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.dbtypes import Connection
-from gateway.redact import redact_text, redacted_body
+from gateway.redact import redact_text, redacted_body, scrub_json_text
 from gateway.store.provisioning_log import LogRow
 
 _MAX_HEADER_TEXT = 512
@@ -78,8 +78,17 @@ class LogEntry:
             user_agent=self.user_agent,
             client_ip=self.client_ip,
             request_body=request_body,
-            response_body=redacted_body(response_bytes, body_limit)
-            if isinstance(response_bytes, bytes)
-            else None,
+            response_body=_response_text(response_bytes, body_limit),
             notes=list(self.notes),
         )
+
+
+def _response_text(body: Any, limit: int) -> str | None:
+    """Our own response, cut to the limit and scrubbed as text (parsing a page of 100
+    users again just to log it would double the cost of a list request)."""
+    if not isinstance(body, bytes) or not body:
+        return None
+    text = body[: limit * 4].decode("utf-8", "ignore")
+    if len(text) > limit:
+        return scrub_json_text(text[:limit]) + f"…[cut, {len(body)} bytes in all]"
+    return scrub_json_text(text)

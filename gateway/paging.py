@@ -45,3 +45,6 @@ class PageCursors:
         self._entries.move_to_end(key)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -22,6 +22,11 @@ def redact_text(text: str) -> str:
     return TOKEN_PATTERN.sub(REDACTED, text)
 
 
+def scrub_json_text(text: str) -> str:
+    """Secrets out of JSON text without parsing it: "password": "…" pairs and tokens."""
+    return redact_text(_SECRET_PAIR.sub(lambda m: m[1] + f'"{REDACTED}"', text))
+
+
 def redact_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {
@@ -51,7 +56,7 @@ def redacted_body(body: bytes | str | Any, limit: int, *, parsed: bool = False) 
                 redact_value(json.loads(raw)), ensure_ascii=False, separators=(",", ":")
             )
         except (ValueError, RecursionError):
-            text = redact_text(_SECRET_PAIR.sub(lambda m: m[1] + f'"{REDACTED}"', raw))
+            text = scrub_json_text(raw)
     if len(text) > limit:
         # Cut, then scrub again: the cut may have split a token's prefix from its body.
         text = redact_text(text[:limit]) + f"…[cut, {len(text)} characters in all]"

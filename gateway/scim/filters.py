@@ -7,8 +7,10 @@ or from the resource's column map; every value goes in as a `$n` parameter.
 Semantics, shared with the reference evaluator in the tests:
 - strings of caseExact=false attributes are compared casefolded (stored folded in
   `attrs_ci` and the `*_ci` columns); ordering compares code points (COLLATE "C");
-- every predicate is two-valued: a missing attribute makes eq/co/sw/ew/gt/ge/lt/le
-  false and ne true, so `not (a eq x)` is the same as `a ne x`;
+- a missing attribute makes eq/co/sw/ew/gt/ge/lt/le false and ne true, so
+  `not (a eq x)` is the same as `a ne x`. Comparisons are emitted bare (so the
+  planner can use indexes) and may be NULL for a missing attribute; NULL acts as
+  false under AND/OR, and `not` compiles to `IS NOT TRUE`, which is never NULL;
 - `co`/`sw`/`ew` match `%`, `_` and `\\` literally.
 """
 
@@ -120,7 +122,7 @@ class _Compiler:
             joiner = " AND " if node.op is LogicalOperator.and_ else " OR "
             return "(" + joiner.join(self.node(t, element) for t in node.terms) + ")"
         if isinstance(node, Not):
-            return f"(NOT {self.node(node.expr, element)})"
+            return f"(({self.node(node.expr, element)}) IS NOT TRUE)"
         if isinstance(node, Comparison | Present):
             self.comparisons += 1
             if self.comparisons > MAX_COMPARISONS:
@@ -229,10 +231,10 @@ class _Compiler:
             as_text = self.json(resolved, text=True)
         if isinstance(node, Present):
             if leaf.type == "complex":
-                return f"coalesce({as_json} <> '{{}}'::jsonb, false)"
+                return f"({as_json} <> '{{}}'::jsonb)"
             if leaf.type == "boolean":
                 return f"({as_json} IS NOT NULL AND {as_json} <> 'null'::jsonb)"
-            return f"coalesce({as_text} <> '', false)"
+            return f"({as_text} <> '')"
         if leaf.type == "complex":
             raise invalid_filter(
                 f"Compare a sub-attribute of '{resolved.dotted}', e.g. {resolved.dotted}.value."
@@ -252,7 +254,7 @@ class _Compiler:
     ) -> str:
         if isinstance(node, Present):
             if column.kind == "text":
-                return f"coalesce({column.sql} <> '', false)"
+                return f"({column.sql} <> '')"
             return f"({column.sql} IS NOT NULL)"
         if column.kind == "bool":
             return self.bool_compare(node, column.sql, resolved, is_json=False)
@@ -297,12 +299,12 @@ class _Compiler:
         if not resolved.leaf.case_exact:
             value = value.casefold()
         if op is CompareOperator.eq:
-            return f"coalesce({expr} = {self.params.add(value)}, false)"
+            return f"({expr} = {self.params.add(value)})"
         if op is CompareOperator.ne:
             return f"({expr} IS DISTINCT FROM {self.params.add(value)})"
         if op in _STRING_MATCH:
-            return f"coalesce({expr} LIKE {self.params.add(like_pattern(value, op))}, false)"
-        return f'coalesce({expr} COLLATE "C" {_ORDERING[op]} {self.params.add(value)}, false)'
+            return f"({expr} LIKE {self.params.add(like_pattern(value, op))})"
+        return f'({expr} COLLATE "C" {_ORDERING[op]} {self.params.add(value)})'
 
     def bool_compare(
         self, node: Comparison, expr: str, resolved: Resolved, *, is_json: bool
@@ -320,7 +322,7 @@ class _Compiler:
         param = self.params.add(value)
         rhs = f"to_jsonb({param}::boolean)" if is_json else param
         if node.op is CompareOperator.eq:
-            return f"coalesce({expr} = {rhs}, false)"
+            return f"({expr} = {rhs})"
         return f"({expr} IS DISTINCT FROM {rhs})"
 
     def number_compare(self, node: Comparison, expr: str, resolved: Resolved) -> str:
@@ -333,10 +335,10 @@ class _Compiler:
             raise invalid_filter(f"{node.op.value} compares strings only.")
         param = self.params.add(value)
         if node.op is CompareOperator.eq:
-            return f"coalesce({expr} = {param}, false)"
+            return f"({expr} = {param})"
         if node.op is CompareOperator.ne:
             return f"({expr} IS DISTINCT FROM {param})"
-        return f"coalesce({expr} {_ORDERING[node.op]} {param}, false)"
+        return f"({expr} {_ORDERING[node.op]} {param})"
 
 
 def parse_filter(text: str) -> FilterNode:

@@ -1,0 +1,198 @@
+"""Benchmarks of the request paths Okta hammers, on a real PostgreSQL.
+
+    make bench                                  # BENCH_DATABASE_URL, else embedded
+    make bench BENCH_ARGS="--users 1000000"
+
+Prints latency percentiles and the ratios that matter: the cost of an import page
+near the end of a large org against the first page (keyset vs OFFSET), and the
+round trips per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import asyncpg
+from aiohttp.test_utils import TestServer
+
+from gateway.app import create_app
+from gateway.appkeys import PAGE_CURSORS
+from gateway.embedded import throwaway_postgres
+from gateway.migrate import migrate
+from gateway.settings import Settings
+from gateway.store import orgs as org_store
+from gateway.store import tokens as token_store
+from tests.conftest import with_database
+from tests.payloads import dumps, okta_create_user
+
+SEED_SQL = (Path(__file__).parent / "seed.sql").read_text()
+
+
+def summary(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p95 = ms[int(len(ms) * 0.95) - 1]
+    return f"p50 {statistics.median(ms):6.2f} ms  p95 {p95:6.2f} ms  (n={len(ms)})"
+
+
+async def timed(n: int, call: Callable[[int], Awaitable[Any]]) -> list[float]:
+    samples = []
+    for i in range(n):
+        started = time.perf_counter()
+        await call(i)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def run(server_url: str, users: int, requests: int) -> None:
+    name = f"gw_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
+    try:
+        conn = await asyncpg.connect(url)
+        await migrate(conn)
+        org = await org_store.create_org(conn, "bench")
+        token, _ = await token_store.create_token(conn, org.id)
+        print(
+            f"server: {await conn.fetchval('SHOW server_version')}; seeding {users:,} users…",
+            flush=True,
+        )
+        started = time.perf_counter()
+        step = 100_000
+        for first in range(1, users + 1, step):
+            await conn.execute(SEED_SQL, org.id, first, min(first + step - 1, users))
+        await conn.execute("ANALYZE scim_users")
+        print(f"seeded in {time.perf_counter() - started:.1f} s")
+        await conn.close()
+
+        app = create_app(Settings(database_url=url, public_base_url="https://bench.example"))
+        async with (
+            TestServer(app) as server,
+            aiohttp.ClientSession(
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/scim+json",
+                }
+            ) as session,
+        ):
+            base = str(server.make_url("/api/sch/scim/v2"))
+
+            async def get(path: str) -> dict[str, Any]:
+                async with session.get(base + path) as resp:
+                    assert resp.status == 200, await resp.text()
+                    return dict(await resp.json(content_type=None))
+
+            await get("/Users?startIndex=1&count=2")  # warm the pool
+            lookup = await timed(
+                requests,
+                lambda i: get(
+                    "/Users?filter="
+                    + quote(f'userName eq "USER{(i * 7919) % users + 1}@example.com"')
+                    + "&startIndex=1&count=100"
+                ),
+            )
+            print(f"lookup userName eq (found)        {summary(lookup)}")
+            missing = await timed(
+                requests,
+                lambda i: get(
+                    "/Users?filter="
+                    + quote(f'userName eq "nobody{i}@example.com"')
+                    + "&startIndex=1&count=100"
+                ),
+            )
+            print(f"lookup userName eq (not found)    {summary(missing)}")
+
+            first_page = await timed(20, lambda i: get("/Users?startIndex=1&count=100"))
+            last_start = max(users - 199, 1)
+
+            # Okta's walk: the page before sets the keyset cursor for the next one.
+            async def walk_end(i: int) -> None:
+                await get(f"/Users?startIndex={last_start}&count=100")
+                started = time.perf_counter()
+                await get(f"/Users?startIndex={last_start + 100}&count=100")
+                walk_samples.append(time.perf_counter() - started)
+
+            walk_samples: list[float] = []
+            app[PAGE_CURSORS].clear()
+            await timed(20, walk_end)
+            offset_end = []
+            for _ in range(10):
+                app[PAGE_CURSORS].clear()
+                started = time.perf_counter()
+                await get(f"/Users?startIndex={last_start + 100}&count=100")
+                offset_end.append(time.perf_counter() - started)
+            print(f"import page 1                     {summary(first_page)}")
+            print(f"import last page, keyset (walk)   {summary(walk_samples)}")
+            print(f"import last page, OFFSET (jump)   {summary(offset_end)}")
+            print(
+                f"ratio last/first page: keyset {statistics.median(walk_samples) / statistics.median(first_page):.2f}x, "
+                f"OFFSET {statistics.median(offset_end) / statistics.median(first_page):.2f}x"
+            )
+
+            async def create(i: int) -> None:
+                async with session.post(
+                    base + "/Users", data=dumps(okta_create_user(f"new{i}@example.com"))
+                ) as resp:
+                    assert resp.status == 201, await resp.text()
+
+            creates = await timed(requests, create)
+            print(f"POST /Users (sequential)          {summary(creates)}")
+            started = time.perf_counter()
+            await asyncio.gather(*(create(requests + i) for i in range(requests)))
+            elapsed = time.perf_counter() - started
+            print(f"POST /Users, {requests} concurrent       {requests / elapsed:7.0f} req/s")
+
+            async def deactivate(i: int) -> None:
+                found = await get("/Users?filter=" + quote(f'userName eq "new{i}@example.com"'))
+                user_id = found["Resources"][0]["id"]
+                body = {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "value": {"active": False}}],
+                }
+                started = time.perf_counter()
+                async with session.patch(base + f"/Users/{user_id}", data=dumps(body)) as resp:
+                    assert resp.status == 200
+                patch_samples.append(time.perf_counter() - started)
+
+            patch_samples: list[float] = []
+            await timed(min(requests, 200), deactivate)
+            print(f"PATCH deactivate                  {summary(patch_samples)}")
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--users", type=int, default=200_000, help="users in the benchmark org (default 200,000)"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=300, help="requests per measurement (default 300)"
+    )
+    args = parser.parse_args()
+    server_url = os.environ.get("BENCH_DATABASE_URL")
+    if server_url:
+        asyncio.run(run(server_url, args.users, args.requests))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    tmp.chmod(0o755)
+    with throwaway_postgres(tmp) as url:
+        asyncio.run(run(url, args.users, args.requests))
+
+
+if __name__ == "__main__":
+    main()
