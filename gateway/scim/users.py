@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from scim2_models.path import CompareOperator
 
 from gateway.appkeys import LOG_ENTRY, PAGE_CURSORS, SETTINGS
 from gateway.dbtypes import Connection
@@ -35,6 +36,13 @@ def _email_index(attrs_ci: dict[str, Any]) -> list[str]:
     )
 
 
+def _email_lookup(op: CompareOperator, value: Any, params: Params) -> str | None:
+    """emails.value eq "x" (or emails eq "x") → the GIN index on folded email values."""
+    if op is CompareOperator.eq and isinstance(value, str):
+        return f"(u.emails_ci @> ARRAY[{params.add(value.casefold())}]::text[])"
+    return None
+
+
 USER_FILTERS = FilterTarget(
     resource=USER_TYPE,
     json_root="u.attrs_ci",
@@ -50,11 +58,8 @@ USER_FILTERS = FilterTarget(
     },
     specials={
         # emails.value eq "x" → the GIN index on folded email values.
-        "emails.value": lambda op, value, params: (
-            f"(u.emails_ci @> ARRAY[{params.add(value.casefold())}]::text[])"
-            if op.value == "eq" and isinstance(value, str)
-            else None
-        ),
+        "emails.value": _email_lookup,
+        "emails": _email_lookup,
     },
 )
 
@@ -171,7 +176,7 @@ async def _find(request: web.Request, query: ListQuery) -> web.Response:
         elif (seq := cursors.get(cursor_key)) is not None:
             after, offset = seq, 0
     params = Params([org_id, after, offset, query.count])
-    where = compile_filter(query.filter, USER_FILTERS, params) if query.filter else "true"
+    where = compile_filter(query.filter, USER_FILTERS, params) if query.filter else None
     order = (
         sort_expression(query.sort_by, USER_FILTERS, descending=query.descending, tiebreak="u.seq")
         if query.sort_by

@@ -148,13 +148,17 @@ class Page:
     users: list[UserRecord]
 
 
-async def find_users(conn: Connection, *, where: str, order: str, params: list[Any]) -> Page:
+async def find_users(conn: Connection, *, where: str | None, order: str, params: list[Any]) -> Page:
     """One page of an org's users and the total matching.
 
     `params` are $1 org id, $2 keyset (seq after), $3 offset, $4 limit, then the
-    filter's values; `where` and `order` come from the filter compiler.
+    filter's values; `where` (None for every user) and `order` come from the
+    filter compiler.
     """
-    sql = QUERIES["find_users"].replace("/*filter*/", f"({where})").replace("/*order*/", order)
+    if where is None:
+        sql = QUERIES["list_users"].replace("/*order*/", order)
+    else:
+        sql = QUERIES["find_users"].replace("/*filter*/", f"({where})").replace("/*order*/", order)
     rows = await conn.fetch(sql, *params)
     total = int(rows[0]["total"]) if rows else 0
     return Page(total=total, users=[_record(r) for r in rows if r["id"] is not None])

@@ -47,3 +47,42 @@ CREATE UNIQUE INDEX scim_users_user_name_key ON scim_users (org_id, user_name_ci
 CREATE INDEX scim_users_external_id ON scim_users (org_id, external_id);
 CREATE INDEX scim_users_seq ON scim_users (org_id, seq);
 CREATE INDEX scim_users_emails ON scim_users USING gin (emails_ci);
+
+-- How many resources each org has, kept by statement-level triggers, so the
+-- totalResults of an unfiltered list (every page of an Okta import) is one row
+-- read instead of a count over a million users.
+CREATE TABLE scim_resource_counts (
+    org_id uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    resource text NOT NULL,
+    total bigint NOT NULL CHECK (total >= 0),
+    PRIMARY KEY (org_id, resource)
+);
+
+CREATE FUNCTION count_inserted_resources() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO scim_resource_counts (org_id, resource, total)
+    SELECT org_id, TG_ARGV[0], count(*) FROM inserted_rows GROUP BY org_id
+    ON CONFLICT (org_id, resource)
+        DO UPDATE SET total = scim_resource_counts.total + EXCLUDED.total;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION count_deleted_resources() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE scim_resource_counts c
+    SET total = c.total - d.n
+    FROM (SELECT org_id, count(*) AS n FROM deleted_rows GROUP BY org_id) AS d
+    WHERE c.org_id = d.org_id AND c.resource = TG_ARGV[0];
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER scim_users_count_insert AFTER INSERT ON scim_users
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION count_inserted_resources('User');
+CREATE TRIGGER scim_users_count_delete AFTER DELETE ON scim_users
+    REFERENCING OLD TABLE AS deleted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION count_deleted_resources('User');

@@ -45,6 +45,22 @@ WITH deleted AS (
 )
 SELECT id, record_provisioning_log($4) AS log_id FROM deleted;
 
+-- name: list_users
+-- One page of all users and their number (kept in scim_resource_counts).
+-- $1 org, $2 keyset (seq after), $3 offset, $4 limit.
+SELECT t.total, p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at
+FROM (
+    SELECT coalesce((SELECT total FROM scim_resource_counts WHERE org_id = $1 AND resource = 'User'), 0)
+        AS total
+) AS t
+LEFT JOIN LATERAL (
+    SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at
+    FROM scim_users u
+    WHERE u.org_id = $1 AND u.seq > $2
+    ORDER BY /*order*/
+    OFFSET $3 LIMIT $4
+) AS p ON true;
+
 -- name: find_users
 -- One page of users and the total, in one statement. The gateway replaces the
 -- /*filter*/ and /*order*/ markers with fragments from its filter compiler (fixed
