@@ -8,8 +8,10 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway.scim.auth import auth_middleware
 from gateway.scim.discovery import add_discovery_routes
 from gateway.scim.errors import scim_error_middleware
+from gateway.scim.groups import add_group_routes
 from gateway.scim.requestlog import request_log_middleware
-from gateway.scim.users import add_user_routes, search_users
+from gateway.scim.search import search_all
+from gateway.scim.users import add_user_routes
 
 # Outermost first: the log sees the final response; errors are rendered before it
 # sees them; authentication failures are errors like any other.
@@ -20,8 +22,9 @@ def create_scim_app() -> web.Application:
     app = web.Application(middlewares=SCIM_MIDDLEWARES)
     add_discovery_routes(app)
     add_user_routes(app)
-    # RFC 7644 §3.4.3: a search across every resource type (only Users so far).
-    app.router.add_post("/.search", search_users)
+    add_group_routes(app)
+    # RFC 7644 §3.4.3: a search across every resource type.
+    app.router.add_post("/.search", search_all)
     return app
 
 

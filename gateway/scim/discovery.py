@@ -15,7 +15,7 @@ from aiohttp import web
 from gateway.appkeys import SETTINGS
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.listing import MAX_RESULTS
-from gateway.scim.resource import USER_TYPE, ResourceType
+from gateway.scim.resource import GROUP_TYPE, USER_TYPE, ResourceType
 from gateway.scim.schema import Schema
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -36,7 +36,7 @@ class ServiceProvider:
 SERVICE_PROVIDER = ServiceProvider(
     patch=True, filter=True, max_results=MAX_RESULTS, sort=True, etag=True
 )
-RESOURCE_TYPES: tuple[ResourceType, ...] = (USER_TYPE,)
+RESOURCE_TYPES: tuple[ResourceType, ...] = (USER_TYPE, GROUP_TYPE)
 
 
 def _all_schemas() -> list[Schema]:

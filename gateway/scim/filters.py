@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from scim2_models import InvalidFilterException, ScimFilter
@@ -36,7 +36,7 @@ from scim2_models.path import (
 )
 
 from gateway.scim.errors import ScimError
-from gateway.scim.resource import Resolved, ResourceType
+from gateway.scim.resource import Resolved, ResourceType, storable
 
 MAX_FILTER_LENGTH = 2048
 MAX_COMPARISONS = 64
@@ -69,7 +69,12 @@ def parse_datetime(value: Any, where: str) -> datetime:
         except ValueError:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
-            return parsed
+            try:
+                return parsed.astimezone(UTC)
+            except OverflowError:
+                raise invalid_filter(
+                    f"{where}: {value!r} is out of range once converted to UTC."
+                ) from None
     raise invalid_filter(
         f"{where} is a dateTime: compare it with an ISO 8601 string with a time zone, "
         f'e.g. "2026-01-01T00:00:00Z", not {value!r}.'
@@ -95,8 +100,9 @@ class Column:
     kind: str  # text | uuid | bool | timestamptz
 
 
-# A custom translation for one attribute: (op, value, params) -> SQL, or None to fall back.
-Special = Callable[[CompareOperator, Any, Params], str | None]
+# A custom translation for one attribute: (op, value, params) -> SQL, or None to fall
+# back to the default; op is None for `pr`.
+Special = Callable[[CompareOperator | None, Any, Params], str | None]
 
 
 @dataclass(frozen=True)
@@ -153,8 +159,16 @@ class _Compiler:
                 f"Unknown attribute '{name}'{where} in the filter; "
                 f"see GET /Schemas for the {self.target.resource.name} attributes."
             )
-        if resolved.leaf.returned == "never":
-            raise invalid_filter(f"'{resolved.dotted}' cannot be used in a filter.")
+        if resolved.leaf.returned == "never" or (
+            resolved.schema is None
+            and resolved.dotted not in self.target.columns
+            and resolved.dotted not in self.target.specials
+        ):
+            raise invalid_filter(
+                f"'{resolved.dotted}' cannot be used in a filter here; filter on id instead."
+                if resolved.dotted == "meta.location"
+                else f"'{resolved.dotted}' cannot be used in a filter."
+            )
         return resolved
 
     def elements(self, resolved: Resolved) -> str:
@@ -177,12 +191,14 @@ class _Compiler:
     def predicate(self, node: Comparison | Present) -> str:
         resolved = self.resolve(node.attr_path)
         key = resolved.dotted
-        if isinstance(node, Comparison):
-            special = self.target.specials.get(key)
-            if special is not None:
+        special = self.target.specials.get(key)
+        if special is not None:
+            if isinstance(node, Comparison):
                 sql = special(node.op, node.value, self.params)
-                if sql is not None:
-                    return sql
+            else:
+                sql = special(None, None, self.params)
+            if sql is not None:
+                return sql
         column = self.target.columns.get(key)
         if column is not None:
             return self.column_predicate(node, column, resolved)
@@ -282,29 +298,14 @@ class _Compiler:
         return self.text_compare(node, expr, resolved)
 
     def text_compare(self, node: Comparison, expr: str, resolved: Resolved) -> str:
-        value = node.value
-        op = node.op
-        if value is None:
-            if op is CompareOperator.eq:
-                return f"({expr} IS NULL)"
-            if op is CompareOperator.ne:
-                return f"({expr} IS NOT NULL)"
-            raise invalid_filter(
-                f"Only eq and ne compare with null ({resolved.dotted} {op.value} null)."
-            )
-        if not isinstance(value, str):
-            raise invalid_filter(
-                f"{resolved.dotted} is a string: compare it with a quoted value, not {value!r}."
-            )
-        if not resolved.leaf.case_exact:
-            value = value.casefold()
-        if op is CompareOperator.eq:
-            return f"({expr} = {self.params.add(value)})"
-        if op is CompareOperator.ne:
-            return f"({expr} IS DISTINCT FROM {self.params.add(value)})"
-        if op in _STRING_MATCH:
-            return f"({expr} LIKE {self.params.add(like_pattern(value, op))})"
-        return f'({expr} COLLATE "C" {_ORDERING[op]} {self.params.add(value)})'
+        return text_predicate(
+            expr,
+            node.op,
+            node.value,
+            self.params,
+            fold=not resolved.leaf.case_exact,
+            where=resolved.dotted,
+        )
 
     def bool_compare(
         self, node: Comparison, expr: str, resolved: Resolved, *, is_json: bool
@@ -341,6 +342,67 @@ class _Compiler:
         return f"({expr} {_ORDERING[node.op]} {param})"
 
 
+def text_predicate(
+    expr: str, op: CompareOperator, value: Any, params: Params, *, fold: bool, where: str
+) -> str:
+    """`expr op value` for a string attribute; `expr` holds folded text when `fold`."""
+    if value is None:
+        if op is CompareOperator.eq:
+            return f"({expr} IS NULL)"
+        if op is CompareOperator.ne:
+            return f"({expr} IS NOT NULL)"
+        raise invalid_filter(f"Only eq and ne compare with null ({where} {op.value} null).")
+    if not isinstance(value, str):
+        raise invalid_filter(f"{where} is a string: compare it with a quoted value, not {value!r}.")
+    if fold:
+        value = value.casefold()
+    if op is CompareOperator.eq:
+        return f"({expr} = {params.add(value)})"
+    if op is CompareOperator.ne:
+        return f"({expr} IS DISTINCT FROM {params.add(value)})"
+    if op in _STRING_MATCH:
+        return f"({expr} LIKE {params.add(like_pattern(value, op))})"
+    return f'({expr} COLLATE "C" {_ORDERING[op]} {params.add(value)})'
+
+
+def membership_special(
+    exists_sql: str, id_column: str, display_expr: str, *, part: str, type_value: str
+) -> Special:
+    """A filter on a membership attribute (members.*, groups.*) kept in a join table.
+
+    `exists_sql` is `EXISTS (SELECT 1 FROM … WHERE … {cond})`; `part` is the
+    sub-attribute: value, display, type, or "" for the attribute itself.
+    """
+
+    def special(op: CompareOperator | None, value: Any, params: Params) -> str | None:
+        if op is None:  # pr
+            return exists_sql.format(cond="true")
+        if part in ("value", ""):
+            if op is CompareOperator.eq and isinstance(value, str):
+                try:
+                    member = uuid.UUID(value)
+                except ValueError:
+                    return "false"
+                return exists_sql.format(cond=f"{id_column} = {params.add(member)}")
+            return exists_sql.format(
+                cond=text_predicate(
+                    f"{id_column}::text", op, value, params, fold=False, where=part or "value"
+                )
+            )
+        if part == "display":
+            return exists_sql.format(
+                cond=text_predicate(display_expr, op, value, params, fold=True, where="display")
+            )
+        if part == "type":
+            constant = f"{params.add(type_value)}::text"
+            return exists_sql.format(
+                cond=text_predicate(constant, op, value, params, fold=False, where="type")
+            )
+        return None
+
+    return special
+
+
 def parse_filter(text: str) -> FilterNode:
     if len(text) > MAX_FILTER_LENGTH:
         raise invalid_filter(f"The filter is longer than {MAX_FILTER_LENGTH} characters.")
@@ -357,9 +419,26 @@ def parse_filter(text: str) -> FilterNode:
         raise invalid_filter("The filter nests too deeply.") from None
 
 
+def _check_values(node: FilterNode) -> None:
+    if isinstance(node, LogicalExpr):
+        for term in node.terms:
+            _check_values(term)
+    elif isinstance(node, Not):
+        _check_values(node.expr)
+    elif isinstance(node, ValuePath):
+        _check_values(node.val_filter)
+    elif isinstance(node, Comparison) and isinstance(node.value, str) and not storable(node.value):
+        raise invalid_filter(
+            f"The value compared with {node.attr_path} contains a NUL character or an unpaired "
+            "surrogate, which no stored value can contain."
+        )
+
+
 def compile_filter(text: str, target: FilterTarget, params: Params) -> str:
     """The SQL predicate for a filter string; its values are appended to `params`."""
-    return _Compiler(target, text, params).node(parse_filter(text))
+    tree = parse_filter(text)
+    _check_values(tree)
+    return _Compiler(target, text, params).node(tree)
 
 
 def sort_expression(sort_by: str, target: FilterTarget, *, descending: bool, tiebreak: str) -> str:

@@ -15,6 +15,7 @@ from gateway.scim.errors import ScimError
 from gateway.scim.schema import (
     COMMON_ATTRIBUTES,
     ENTERPRISE_USER,
+    GROUP,
     USER,
     Attr,
     Schema,
@@ -46,7 +47,7 @@ class Resolved:
 
     @property
     def is_extension(self) -> bool:
-        return self.schema is not None and self.schema.id != USER.id and self.schema is not USER
+        return self.schema is not None and self.schema.id not in (USER.id, GROUP.id)
 
     @property
     def dotted(self) -> str:
@@ -112,6 +113,14 @@ USER_TYPE = ResourceType(
     description="User Account",
     core=USER,
     extensions=(ENTERPRISE_USER,),
+)
+
+
+GROUP_TYPE = ResourceType(
+    name="Group",
+    endpoint="/Groups",
+    description="Group (a SecureCodingHub team)",
+    core=GROUP,
 )
 
 
@@ -238,7 +247,7 @@ class Normalizer:
         if attr.type in ("string", "reference", "binary", "dateTime"):
             if not isinstance(value, str):
                 raise invalid_value(where, "a string", value)
-            return value
+            return check_text(value, where)
         if attr.type in ("integer", "decimal"):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise invalid_value(where, "a number", value)
@@ -263,6 +272,28 @@ class Normalizer:
                     f"the {attr.name} mapping under Provisioning → To App and that the user has a value.",
                     scim_type="invalidValue",
                 )
+
+
+def storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor unpaired UTF-16 surrogates."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(value: str, where: str) -> str:
+    if not storable(value):
+        raise ScimError(
+            400,
+            f"Attribute '{where}' contains a NUL character or an unpaired surrogate (\\u0000, "
+            "\\ud800-\\udfff); remove it from the value in Okta.",
+            scim_type="invalidValue",
+        )
+    return value
 
 
 def invalid_value(where: str, expected: str, value: Any) -> ScimError:

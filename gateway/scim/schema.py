@@ -284,6 +284,54 @@ ENTERPRISE_USER = Schema(
     ),
 )
 
+GROUP = Schema(
+    id=GROUP_SCHEMA,
+    name="Group",
+    description="Group (a SecureCodingHub team)",
+    attributes=(
+        _s(
+            "displayName",
+            "The team's name; unique in the org, compared case-insensitively, kept as sent.",
+            required=True,
+            uniqueness="server",
+        ),
+        Attr(
+            "members",
+            "complex",
+            "The users in the team. PATCH /Groups answers 204 No Content (members are not "
+            "echoed, so a change to a 100,000-member team stays small); ask for a body with "
+            "?attributes= or ?excludedAttributes=.",
+            multi=True,
+            sub=(
+                Attr(
+                    "value",
+                    "string",
+                    "The id of a User of this org.",
+                    case_exact=True,
+                    mutability="immutable",
+                ),
+                Attr(
+                    "$ref",
+                    "reference",
+                    "The URI of the member.",
+                    case_exact=True,
+                    mutability="immutable",
+                    reference_types=("User",),
+                ),
+                _s("display", "The member's name, as the client sent it (Okta: the username)."),
+                Attr(
+                    "type",
+                    "string",
+                    "The member's resource type; only User members are supported.",
+                    case_exact=True,
+                    mutability="immutable",
+                    canonical=("User",),
+                ),
+            ),
+        ),
+    ),
+)
+
 # Attributes every resource has (RFC 7643 §3.1); not part of any schema document.
 COMMON_ATTRIBUTES: dict[str, Attr] = {
     "id": Attr(

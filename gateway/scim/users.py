@@ -15,7 +15,15 @@ from gateway.dbtypes import Connection
 from gateway.paging import PageCursors
 from gateway.scim.body import read_json_object
 from gateway.scim.errors import ScimError, scim_response
-from gateway.scim.filters import Column, FilterTarget, Params, compile_filter, sort_expression
+from gateway.scim.filters import (
+    Column,
+    FilterTarget,
+    Params,
+    Special,
+    compile_filter,
+    membership_special,
+    sort_expression,
+)
 from gateway.scim.listing import ListQuery, build_query, list_response, search_query
 from gateway.scim.patch import Patcher, parse_operations
 from gateway.scim.requestlog import change_log, change_recorded, request_conn, request_org
@@ -28,19 +36,28 @@ from gateway.store.users import UserRecord, UserWrite
 
 def _email_index(attrs_ci: dict[str, Any]) -> list[str]:
     return sorted(
-        {
-            e["value"]
-            for e in attrs_ci.get("emails", [])
-            if isinstance(e.get("value"), str) and e["value"]
-        }
+        {e["value"] for e in attrs_ci.get("emails", []) if isinstance(e.get("value"), str)}
     )
 
 
-def _email_lookup(op: CompareOperator, value: Any, params: Params) -> str | None:
+def _email_lookup(op: CompareOperator | None, value: Any, params: Params) -> str | None:
     """emails.value eq "x" (or emails eq "x") → the GIN index on folded email values."""
     if op is CompareOperator.eq and isinstance(value, str):
         return f"(u.emails_ci @> ARRAY[{params.add(value.casefold())}]::text[])"
     return None
+
+
+_IN_GROUP = (
+    "EXISTS (SELECT 1 FROM scim_group_members m "
+    "JOIN scim_groups g ON g.org_id = m.org_id AND g.id = m.group_id "
+    "WHERE m.org_id = u.org_id AND m.user_id = u.id AND {cond})"
+)
+
+
+def _groups_special(part: str) -> Special:
+    return membership_special(
+        _IN_GROUP, "m.group_id", "g.display_name_ci", part=part, type_value="direct"
+    )
 
 
 USER_FILTERS = FilterTarget(
@@ -60,6 +77,10 @@ USER_FILTERS = FilterTarget(
         # emails.value eq "x" → the GIN index on folded email values.
         "emails.value": _email_lookup,
         "emails": _email_lookup,
+        "groups": _groups_special(""),
+        "groups.value": _groups_special("value"),
+        "groups.display": _groups_special("display"),
+        "groups.type": _groups_special("type"),
     },
 )
 
@@ -84,8 +105,18 @@ def render_user(record: UserRecord, base_url: str) -> dict[str, Any]:
     if "externalId" in attrs:
         doc["externalId"] = attrs["externalId"]
     for attr in USER.attributes:
-        if attr.name in attrs:
+        if attr.name in attrs and attr.name != "groups":
             doc[attr.name] = attrs[attr.name]
+    if record.groups:
+        doc["groups"] = [
+            {
+                "value": g["value"],
+                "display": g["display"],
+                "$ref": f"{base_url}/Groups/{g['value']}",
+                "type": "direct",
+            }
+            for g in record.groups
+        ]
     if ENTERPRISE_USER_SCHEMA in attrs:
         doc[ENTERPRISE_USER_SCHEMA] = attrs[ENTERPRISE_USER_SCHEMA]
     doc["meta"] = {
@@ -165,6 +196,14 @@ async def search_users(request: web.Request) -> web.Response:
 
 
 async def _find(request: web.Request, query: ListQuery) -> web.Response:
+    total, resources = await find_resources(request, query)
+    return scim_response(list_response(resources, total, query.start_index))
+
+
+async def find_resources(
+    request: web.Request, query: ListQuery
+) -> tuple[int, list[dict[str, Any]]]:
+    """The total matching and one page of rendered Users."""
     org_id = request_org(request)
     cursors: PageCursors = request.config_dict[PAGE_CURSORS]
     after, offset = 0, query.start_index - 1
@@ -191,11 +230,10 @@ async def _find(request: web.Request, query: ListQuery) -> web.Response:
             page.users[-1].seq,
         )
     base = _base(request)
-    resources = [
+    return page.total, [
         project(render_user(u, base), USER_TYPE, query.attributes, query.excluded)
         for u in page.users
     ]
-    return scim_response(list_response(resources, page.total, query.start_index))
 
 
 async def create_user(request: web.Request) -> web.Response:
@@ -311,6 +349,7 @@ async def _try_write(
         version=current.version + 1,
         created_at=current.created_at,
         updated_at=now,
+        groups=current.groups,
     )
     response = _user_response(request, record)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ class UserRecord:
     version: int
     created_at: datetime
     updated_at: datetime
+    groups: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ def _record(row: asyncpg.Record) -> UserRecord:
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        groups=json.loads(row["groups"]) if row["groups"] else [],
     )
 
 

@@ -10,13 +10,15 @@ WITH inserted AS (
 SELECT seq, record_provisioning_log($13) AS log_id FROM inserted;
 
 -- name: get_user
-SELECT id, seq, user_name, external_id, active, attrs, version, created_at, updated_at
+SELECT id, seq, user_name, external_id, active, attrs, version, created_at, updated_at,
+       user_groups_json(org_id, id) AS groups
 FROM scim_users
 WHERE org_id = $1 AND id = $2;
 
 -- name: get_user_for_update
 -- The slow path of a write that lost an optimistic race: lock, then change.
-SELECT id, seq, user_name, external_id, active, attrs, version, created_at, updated_at
+SELECT id, seq, user_name, external_id, active, attrs, version, created_at, updated_at,
+       user_groups_json(org_id, id) AS groups
 FROM scim_users
 WHERE org_id = $1 AND id = $2
 FOR UPDATE;
@@ -48,13 +50,14 @@ SELECT id, record_provisioning_log($4) AS log_id FROM deleted;
 -- name: list_users
 -- One page of all users and their number (kept in scim_resource_counts).
 -- $1 org, $2 keyset (seq after), $3 offset, $4 limit.
-SELECT t.total, p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at
+SELECT t.total, p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
 FROM (
     SELECT coalesce((SELECT total FROM scim_resource_counts WHERE org_id = $1 AND resource = 'User'), 0)
         AS total
 ) AS t
 LEFT JOIN LATERAL (
-    SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at
+    SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+           user_groups_json(u.org_id, u.id) AS groups
     FROM scim_users u
     WHERE u.org_id = $1 AND u.seq > $2
     ORDER BY /*order*/
@@ -65,10 +68,11 @@ LEFT JOIN LATERAL (
 -- One page of users and the total, in one statement. The gateway replaces the
 -- /*filter*/ and /*order*/ markers with fragments from its filter compiler (fixed
 -- SQL, values as parameters). $1 org, $2 keyset (seq after), $3 offset, $4 limit.
-SELECT t.total, p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at
+SELECT t.total, p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
 FROM (SELECT count(*) AS total FROM scim_users u WHERE u.org_id = $1 AND /*filter*/) AS t
 LEFT JOIN LATERAL (
-    SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at
+    SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+           user_groups_json(u.org_id, u.id) AS groups
     FROM scim_users u
     WHERE u.org_id = $1 AND u.seq > $2 AND /*filter*/
     ORDER BY /*order*/

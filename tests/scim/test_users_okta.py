@@ -287,6 +287,8 @@ async def test_create_ignores_read_only_and_reports_type_errors(
         "emails": ("x", "'emails' must be an array"),
         "name": ("Jane", "'name' must be an object"),
         "displayName": (["a"], "'displayName' must be a string"),
+        "title": ("Boss\u0000", "'title' contains a NUL character"),
+        "nickName": ("\ud800", "'nickName' contains a NUL character or an unpaired surrogate"),
     }
     for attribute, (value, detail) in cases.items():
         status, error = await okta.call(

@@ -1,0 +1,616 @@
+"""/Groups (SecureCodingHub teams), for Okta Push Groups (OIN PATCH, AIW PUT) and Entra.
+
+Membership lives one row per member. A PATCH is turned into a membership delta
+(ids to add, to remove, or a set to replace with) and applied by set-based SQL
+under the group's row lock, so changing one member of a 100,000-member team never
+reads the other 99,999, and concurrent PATCHes apply in some serial order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from scim2_models import InvalidPathException
+from scim2_models.path import (
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+    Path,
+    ValuePath,
+)
+
+from gateway.appkeys import LOG_ENTRY, PAGE_CURSORS, SETTINGS
+from gateway.dbtypes import Connection
+from gateway.paging import PageCursors
+from gateway.scim.body import read_json_object
+from gateway.scim.errors import ScimError, scim_response
+from gateway.scim.filters import (
+    Column,
+    FilterTarget,
+    Params,
+    Special,
+    compile_filter,
+    membership_special,
+    sort_expression,
+)
+from gateway.scim.listing import ListQuery, build_query, list_response, search_query
+from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
+from gateway.scim.requestlog import (
+    change_log,
+    change_recorded,
+    record_in_transaction,
+    request_conn,
+    request_org,
+)
+from gateway.scim.resource import GROUP_TYPE, Normalizer, check_text, fold, project
+from gateway.scim.schema import GROUP_SCHEMA
+from gateway.scim.versioning import check_if_match, etag, not_modified
+from gateway.store import groups as store
+from gateway.store.groups import GroupRecord, GroupWrite, Member
+
+_HAS_MEMBER = (
+    "EXISTS (SELECT 1 FROM scim_group_members m "
+    "WHERE m.org_id = g.org_id AND m.group_id = g.id AND {cond})"
+)
+
+
+def _members_special(part: str) -> Special:
+    return membership_special(
+        _HAS_MEMBER,
+        "m.user_id",
+        "m.display_ci",
+        part=part,
+        type_value="User",
+    )
+
+
+GROUP_FILTERS = FilterTarget(
+    resource=GROUP_TYPE,
+    json_root="g.attrs_ci",
+    columns={
+        "id": Column("g.id", "uuid"),
+        "externalId": Column("g.external_id", "text"),
+        "displayName": Column("g.display_name_ci", "text"),
+        "meta.created": Column("g.created_at", "timestamptz"),
+        "meta.lastModified": Column("g.updated_at", "timestamptz"),
+        "meta.resourceType": Column("'Group'::text", "text"),
+        "meta.version": Column("('W/\"' || g.version || '\"')", "text"),
+    },
+    specials={
+        "members": _members_special(""),
+        "members.value": _members_special("value"),
+        "members.display": _members_special("display"),
+        "members.type": _members_special("type"),
+        "members.$ref": _members_special("value"),
+    },
+)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def render_group(record: GroupRecord, base_url: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "id": str(record.id)}
+    if "externalId" in record.attrs:
+        doc["externalId"] = record.attrs["externalId"]
+    doc["displayName"] = record.attrs["displayName"]
+    if record.members is not None:
+        doc["members"] = [
+            {**m, "$ref": f"{base_url}/Users/{m['value']}", "type": "User"} for m in record.members
+        ]
+    doc["meta"] = {
+        "resourceType": "Group",
+        "created": _iso(record.created_at),
+        "lastModified": _iso(record.updated_at),
+        "location": f"{base_url}/Groups/{record.id}",
+        "version": etag(record.version),
+    }
+    return doc
+
+
+def _base(request: web.Request) -> str:
+    return request.config_dict[SETTINGS].scim_base_url
+
+
+def _group_id(request: web.Request) -> uuid.UUID:
+    raw = request.match_info["id"]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise _not_found(raw) from None
+
+
+def _not_found(raw: str) -> ScimError:
+    return ScimError(
+        404,
+        f"Group {raw} not found in this org. In Okta, unlink the pushed group (Push Groups → "
+        "Unlink, 'Leave the group') and push it again.",
+    )
+
+
+def _projection(request: web.Request) -> ListQuery:
+    return build_query(
+        {
+            k: v
+            for k, v in request.query.items()
+            if k.lower() in ("attributes", "excludedattributes")
+        }
+    )
+
+
+def _wants_members(query: ListQuery) -> bool:
+    """Whether members must be read: excludedAttributes=members skips them entirely."""
+    names = {n.lower() for n in query.excluded}
+    if "members" in names or f"{GROUP_SCHEMA}:members".lower() in names:
+        return False
+    if query.attributes:
+        return any(n.lower().split(".")[0].endswith("members") for n in query.attributes)
+    return True
+
+
+def _to_write(attrs: dict[str, Any]) -> GroupWrite:
+    return GroupWrite(attrs=attrs, attrs_ci=fold(attrs, GROUP_TYPE))
+
+
+def parse_members(value: Any, where: str) -> list[Member]:
+    """Members from a members value: a list of {"value": id, "display": …} (Okta, Entra)."""
+    items = value if isinstance(value, list) else [value]
+    members: dict[uuid.UUID, Member] = {}
+    for item in items:
+        raw = item.get("value") if isinstance(item, dict) else item
+        fields = {k.lower(): v for k, v in item.items()} if isinstance(item, dict) else {}
+        member_type = fields.get("type")
+        if isinstance(member_type, str) and member_type.lower() != "user":
+            raise ScimError(
+                400,
+                f"{where}: only users can be team members, not {member_type!r}.",
+                scim_type="invalidValue",
+            )
+        if not isinstance(raw, str):
+            raise ScimError(
+                400,
+                f'{where}: each member needs "value": the id of a user of this org.',
+                scim_type="invalidValue",
+            )
+        try:
+            user_id = uuid.UUID(raw)
+        except ValueError:
+            raise ScimError(
+                400,
+                f"{where}: member value {raw!r} is not a user of this org. Push the user to the "
+                "app (assign it in Okta) before pushing the group.",
+                scim_type="invalidValue",
+            ) from None
+        display = fields.get("display")
+        if isinstance(display, str):
+            check_text(display, f"{where}.display")
+        members[user_id] = Member(user_id, display if isinstance(display, str) else None)
+    return list(members.values())
+
+
+def member_ids(value: Any, where: str) -> list[uuid.UUID]:
+    return [m.user_id for m in parse_members(value, where)]
+
+
+@dataclass
+class MemberDelta:
+    """The net effect on membership of a sequence of operations, in order."""
+
+    replace: dict[uuid.UUID, Member] | None = None
+    add: dict[uuid.UUID, Member] = field(default_factory=dict)
+    remove: set[uuid.UUID] = field(default_factory=set)
+    touched: bool = False
+
+    def added(self, members: list[Member]) -> None:
+        self.touched = True
+        target = self.replace if self.replace is not None else self.add
+        for m in members:
+            target[m.user_id] = m
+            self.remove.discard(m.user_id)
+
+    def removed(self, ids: list[uuid.UUID]) -> None:
+        self.touched = True
+        for user_id in ids:
+            if self.replace is not None:
+                self.replace.pop(user_id, None)
+            else:
+                self.add.pop(user_id, None)
+                self.remove.add(user_id)
+
+    def replaced(self, members: list[Member]) -> None:
+        self.touched = True
+        self.replace = {m.user_id: m for m in members}
+        self.add, self.remove = {}, set()
+
+    @property
+    def keep(self) -> set[uuid.UUID] | None:
+        return None if self.replace is None else set(self.replace)
+
+    @property
+    def to_add(self) -> list[Member]:
+        return list((self.replace if self.replace is not None else self.add).values())
+
+
+def _value_eq_ids(node: FilterNode, where: str) -> list[uuid.UUID]:
+    """The ids in `members[value eq "a" or value eq "b"]`, Okta's removal filter."""
+    if (
+        isinstance(node, Comparison)
+        and node.op is CompareOperator.eq
+        and node.attr_path.attr.lower() == "value"
+    ):
+        return member_ids([{"value": node.value}], where)
+    if isinstance(node, LogicalExpr) and node.op is LogicalOperator.or_:
+        return [i for term in node.terms for i in _value_eq_ids(term, where)]
+    raise invalid_path(f'{where}: select members by value, e.g. members[value eq "<user id>"].')
+
+
+def split_operations(operations: list[Operation]) -> tuple[list[Operation], MemberDelta]:
+    """Separate membership operations (applied as SQL) from attribute ones (applied by Patcher)."""
+    delta = MemberDelta()
+    rest: list[Operation] = []
+    for op in operations:
+        where = f"Operations[{op.index}]"
+        if op.path is None:
+            if not isinstance(op.value, dict):
+                rest.append(op)
+                continue
+            members_key = next((k for k in op.value if k.lower() == "members"), None)
+            if members_key is not None:
+                members = parse_members(op.value[members_key], f"{where}.value.members")
+                delta.added(members) if op.op == "add" else delta.replaced(members)
+                others = {k: v for k, v in op.value.items() if k != members_key}
+                if others:
+                    rest.append(Operation(op.index, op.op, None, others))
+            else:
+                rest.append(op)
+            continue
+        try:
+            parsed = Path(op.path).ast
+        except InvalidPathException:
+            rest.append(op)  # the Patcher reports the syntax error
+            continue
+        attr = parsed.attr_path if isinstance(parsed, ValuePath) else parsed
+        if (
+            not isinstance(attr, AttrPath)
+            or attr.attr.lower() != "members"
+            or attr.uri not in (None, GROUP_SCHEMA)
+        ):
+            rest.append(op)
+            continue
+        if isinstance(parsed, ValuePath):
+            if op.op != "remove" or parsed.sub_attr is not None:
+                raise invalid_path(
+                    f"{where}: use add or replace on 'members', and remove on members[value eq …]."
+                )
+            delta.removed(_value_eq_ids(parsed.val_filter, where))
+        elif attr.sub_attr is not None:
+            raise invalid_path(
+                f"{where}: {op.path!r}: change members with add, replace or remove on 'members'."
+            )
+        elif op.op == "add":
+            delta.added(parse_members(op.value, f"{where}.value"))
+        elif op.op == "replace":
+            delta.replaced(
+                parse_members(op.value if op.value is not None else [], f"{where}.value")
+            )
+        elif op.value is not None:  # Entra: remove by value list
+            delta.removed(member_ids(op.value, f"{where}.value"))
+        else:
+            delta.replaced([])
+    return rest, delta
+
+
+async def _unknown_members(request: web.Request, candidates: list[uuid.UUID]) -> ScimError:
+    ids = await store.users_not_in_org(
+        await request_conn(request), request_org(request), candidates
+    )
+    shown = ", ".join(str(i) for i in ids[:10]) + (
+        f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+    )
+    return ScimError(
+        400,
+        f"members: {shown} {'is not a user' if len(ids) == 1 else 'are not users'} of this org. Push "
+        "the users to the app (assign them in Okta) before pushing the group, then Push Groups → "
+        "Retry All Groups.",
+        scim_type="invalidValue",
+    )
+
+
+async def _conflict(request: web.Request, name: str) -> ScimError:
+    existing = await store.find_group_id_by_display_name(
+        await request_conn(request), request_org(request), name.casefold()
+    )
+    which = f" (id {existing})" if existing else ""
+    return ScimError(
+        409,
+        f"A team named {name!r} already exists in this org{which}; team names are unique "
+        "case-insensitively. In Okta, link the existing group (Push Groups → Link Group) "
+        "instead of creating one.",
+        scim_type="uniqueness",
+    )
+
+
+async def list_groups(request: web.Request) -> web.Response:
+    return await _find(request, build_query(request.query))
+
+
+async def search_groups(request: web.Request) -> web.Response:
+    return await _find(request, search_query(await read_json_object(request)))
+
+
+async def _find(request: web.Request, query: ListQuery) -> web.Response:
+    total, resources = await find_resources(request, query)
+    return scim_response(list_response(resources, total, query.start_index))
+
+
+async def find_resources(
+    request: web.Request, query: ListQuery
+) -> tuple[int, list[dict[str, Any]]]:
+    """The total matching and one page of rendered Groups."""
+    org_id = request_org(request)
+    cursors: PageCursors = request.config_dict[PAGE_CURSORS]
+    after, offset = 0, query.start_index - 1
+    cursor_key = None
+    if query.sort_by is None:
+        cursor_key = PageCursors.key(org_id, "Group", query.filter, query.start_index)
+        if query.start_index > 1 and (seq := cursors.get(cursor_key)) is not None:
+            after, offset = seq, 0
+    params = Params([org_id, after, offset, query.count, _wants_members(query)])
+    where = compile_filter(query.filter, GROUP_FILTERS, params) if query.filter else None
+    order = (
+        sort_expression(query.sort_by, GROUP_FILTERS, descending=query.descending, tiebreak="g.seq")
+        if query.sort_by
+        else "g.seq"
+    )
+    page = await store.find_groups(
+        await request_conn(request), where=where, order=order, params=params.values
+    )
+    if cursor_key is not None and page.groups:
+        cursors.put(
+            PageCursors.key(org_id, "Group", query.filter, query.start_index + len(page.groups)),
+            page.groups[-1].seq,
+        )
+    base = _base(request)
+    return page.total, [
+        project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)
+        for g in page.groups
+    ]
+
+
+def _group_response(
+    request: web.Request, record: GroupRecord, *, status: int = 200
+) -> web.Response:
+    query = _projection(request)
+    body = project(
+        render_group(record, _base(request)), GROUP_TYPE, query.attributes, query.excluded
+    )
+    headers = {"ETag": etag(record.version)}
+    if status == 201:
+        headers["Location"] = f"{_base(request)}/Groups/{record.id}"
+    return scim_response(body, status=status, headers=headers)
+
+
+def _parse_group(
+    request: web.Request, body: dict[str, Any]
+) -> tuple[dict[str, Any], list[Member] | None]:
+    members_key = next((k for k in body if k.lower() == "members"), None)
+    members = parse_members(body[members_key] or [], "members") if members_key is not None else None
+    rest = {k: v for k, v in body.items() if k != members_key}
+    attrs = Normalizer(GROUP_TYPE, request[LOG_ENTRY].notes).document(rest)
+    return attrs, members
+
+
+async def create_group(request: web.Request) -> web.Response:
+    attrs, members = _parse_group(request, await read_json_object(request))
+    group = _to_write(attrs)
+    conn = await request_conn(request)
+    org_id = request_org(request)
+    group_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    try:
+        if not members:
+            record = GroupRecord(group_id, 0, attrs, 1, now, now, [])
+            response = _group_response(request, record, status=201)
+            await store.insert_group(
+                conn, org_id, group_id, group, [], now, change_log(request, response)
+            )
+            change_recorded(request)
+            return response
+        # Older Okta builds send members inline: read them back for their display names.
+        async with conn.transaction():
+            await store.insert_group(conn, org_id, group_id, group, members, now, None)
+            stored = await store.get_group(conn, org_id, group_id, with_members=True)
+            assert stored is not None
+            response = _group_response(request, stored, status=201)
+            await record_in_transaction(request, conn, response)
+        return response
+    except store.DisplayNameTaken:
+        raise await _conflict(request, attrs["displayName"]) from None
+    except store.UnknownMembers as exc:
+        request[LOG_ENTRY].recorded = False
+        raise await _unknown_members(request, exc.candidates) from None
+
+
+async def get_group(request: web.Request) -> web.Response:
+    group_id = _group_id(request)
+    record = await store.get_group(
+        await request_conn(request),
+        request_org(request),
+        group_id,
+        with_members=_wants_members(_projection(request)),
+    )
+    if record is None:
+        raise _not_found(str(group_id))
+    if not_modified(request, record.version):
+        return web.Response(status=304, headers={"ETag": etag(record.version)})
+    return _group_response(request, record)
+
+
+async def replace_group(request: web.Request) -> web.Response:
+    group_id = _group_id(request)
+    body = await read_json_object(request)
+    sent_id = body.get("id")
+    if sent_id is not None and str(sent_id) != str(group_id):
+        raise ScimError(
+            400,
+            f"The body's id {sent_id!r} differs from the URL's {group_id}; PUT cannot change a group's id.",
+            scim_type="mutability",
+        )
+    attrs, members = _parse_group(request, body)
+    delta = MemberDelta()
+    # PUT replaces the membership; a body without "members" empties the team (RFC 7644 §3.5.1).
+    delta.replaced(members or [])
+    return await _change(request, group_id, lambda _current: attrs, delta, respond_with_body=True)
+
+
+async def patch_group(request: web.Request) -> web.Response:
+    group_id = _group_id(request)
+    operations = parse_operations(await read_json_object(request))
+    attribute_ops, delta = split_operations(operations)
+    patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY].notes), str(group_id))
+    wants_body = any(k.lower() in ("attributes", "excludedattributes") for k in request.query)
+
+    def change(current: GroupRecord) -> dict[str, Any]:
+        return patcher.apply(current.attrs, attribute_ops) if attribute_ops else current.attrs
+
+    return await _change(request, group_id, change, delta, respond_with_body=wants_body)
+
+
+async def _change(
+    request: web.Request,
+    group_id: uuid.UUID,
+    change: Any,
+    delta: MemberDelta,
+    *,
+    respond_with_body: bool,
+) -> web.Response:
+    conn = await request_conn(request)
+    org_id = request_org(request)
+    entry = request[LOG_ENTRY]
+    try:
+        async with conn.transaction():
+            current = await store.lock_group(conn, org_id, group_id)
+            if current is None:
+                raise _not_found(str(group_id))
+            check_if_match(request, current.version)
+            attrs = change(current)
+            if attrs == current.attrs and not delta.touched:
+                entry.notes.append("no change: the request matched the stored team")
+                response = await _read_back(request, conn, current, respond_with_body)
+                await record_in_transaction(request, conn, response)
+                return response
+            if delta.remove:
+                present = await store.existing_members(conn, org_id, group_id, delta.remove)
+                missing = sorted(str(i) for i in delta.remove - present)
+                if missing:
+                    entry.notes.append(f"remove matched no member: {', '.join(missing[:10])}")
+            now = datetime.now(UTC)
+            version = current.version + 1
+            updated = GroupRecord(
+                group_id, current.seq, attrs, version, current.created_at, now, None
+            )
+            if respond_with_body:
+                result = await store.change_group(
+                    conn,
+                    org_id,
+                    group_id,
+                    _to_write(attrs),
+                    version=version,
+                    remove=delta.remove,
+                    keep=delta.replace,
+                    add=delta.to_add,
+                    now=now,
+                    log=None,
+                )
+                response = await _read_back(request, conn, updated, True)
+                await record_in_transaction(request, conn, response)
+            else:
+                response = web.Response(status=204, headers={"ETag": etag(version)})
+                result = await store.change_group(
+                    conn,
+                    org_id,
+                    group_id,
+                    _to_write(attrs),
+                    version=version,
+                    remove=delta.remove,
+                    keep=delta.replace,
+                    add=delta.to_add,
+                    now=now,
+                    log=change_log(request, response),
+                )
+                change_recorded(request)
+            assert result is not None  # the row lock keeps the group
+        return response
+    except BaseException as exc:
+        entry.recorded = False
+        if isinstance(exc, store.DisplayNameTaken):
+            raise await _conflict(request, change(current)["displayName"]) from None
+        if isinstance(exc, store.UnknownMembers):
+            raise await _unknown_members(request, exc.candidates) from None
+        raise
+
+
+async def _read_back(
+    request: web.Request, conn: Connection, record: GroupRecord, with_body: bool
+) -> web.Response:
+    if not with_body:
+        return web.Response(status=204, headers={"ETag": etag(record.version)})
+    stored = await store.get_group(
+        conn, request_org(request), record.id, with_members=_wants_members(_projection(request))
+    )
+    assert stored is not None
+    return _group_response(
+        request,
+        GroupRecord(
+            stored.id,
+            stored.seq,
+            record.attrs,
+            record.version,
+            stored.created_at,
+            record.updated_at,
+            stored.members,
+        ),
+    )
+
+
+async def delete_group(request: web.Request) -> web.Response:
+    group_id = _group_id(request)
+    conn = await request_conn(request)
+    org_id = request_org(request)
+    expected = None
+    if request.headers.get("If-Match") is not None:
+        current = await store.get_group(conn, org_id, group_id, with_members=False)
+        if current is None:
+            raise _not_found(str(group_id))
+        check_if_match(request, current.version)
+        expected = current.version
+    response = web.Response(status=204)
+    if not await store.delete_group(
+        conn, org_id, group_id, expected_version=expected, log=change_log(request, response)
+    ):
+        if expected is not None:
+            raise ScimError(
+                412, "The team changed while it was being deleted; GET it again and retry."
+            )
+        raise _not_found(str(group_id))
+    change_recorded(request)
+    return response
+
+
+def add_group_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_get("/Groups", list_groups, allow_head=False)
+    router.add_post("/Groups", create_group)
+    router.add_post("/Groups/.search", search_groups)
+    router.add_get("/Groups/{id}", get_group, allow_head=False)
+    router.add_put("/Groups/{id}", replace_group)
+    router.add_patch("/Groups/{id}", patch_group)
+    router.add_delete("/Groups/{id}", delete_group)
