@@ -94,6 +94,7 @@ async def run(server_url: str, users: int, requests: int) -> None:
                     return dict(await resp.json(content_type=None))
 
             await get("/Users?startIndex=1&count=2")  # warm the pool
+            group_samples: dict[int, float] = {}
             lookup = await timed(
                 requests,
                 lambda i: get(
@@ -168,6 +169,52 @@ async def run(server_url: str, users: int, requests: int) -> None:
             patch_samples: list[float] = []
             await timed(min(requests, 200), deactivate)
             print(f"PATCH deactivate                  {summary(patch_samples)}")
+
+            # One member in and out of a team of 10 and of a team of min(users, 100,000).
+            conn = await asyncpg.connect(url)
+            for size in (10, min(users, 100_000)):
+                async with session.post(
+                    base + "/Groups",
+                    data=dumps(
+                        {
+                            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                            "displayName": f"team-{size}",
+                        }
+                    ),
+                ) as resp:
+                    group_id = (await resp.json(content_type=None))["id"]
+                await conn.execute(
+                    "INSERT INTO scim_group_members (org_id, group_id, user_id) "
+                    "SELECT org_id, $2::uuid, id FROM scim_users WHERE org_id = $1 ORDER BY seq LIMIT $3",
+                    org.id,
+                    group_id,
+                    size,
+                )
+                member = await conn.fetchval(
+                    "SELECT id FROM scim_users WHERE org_id = $1 ORDER BY seq DESC LIMIT 1", org.id
+                )
+
+                async def toggle(
+                    i: int, member: uuid.UUID = member, group_id: str = group_id
+                ) -> None:
+                    op = {"op": "add", "path": "members", "value": [{"value": str(member)}]}
+                    if i % 2:
+                        op = {"op": "remove", "path": f'members[value eq "{member}"]'}
+                    body = {
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [op],
+                    }
+                    async with session.patch(
+                        base + f"/Groups/{group_id}", data=dumps(body)
+                    ) as resp:
+                        assert resp.status == 204, await resp.text()
+
+                samples = await timed(min(requests, 200), toggle)
+                group_samples[size] = statistics.median(samples)
+                print(f"PATCH one member, team of {size:>7,} {summary(samples)}")
+            await conn.close()
+            small, large = group_samples[10], group_samples[min(users, 100_000)]
+            print(f"ratio large/small team PATCH: {large / small:.2f}x")
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
