@@ -190,6 +190,9 @@ async def run(server_url: str, users: int, requests: int) -> None:
                     group_id,
                     size,
                 )
+                # As autovacuum would after a bulk change; without statistics the
+                # planner takes every team for a one-member team.
+                await conn.execute("ANALYZE scim_group_members")
                 member = await conn.fetchval(
                     "SELECT id FROM scim_users WHERE org_id = $1 ORDER BY seq DESC LIMIT 1", org.id
                 )
