@@ -9,6 +9,7 @@ reads the other 99,999, and concurrent PATCHes apply in some serial order.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,9 +27,8 @@ from scim2_models.path import (
     ValuePath,
 )
 
-from gateway.appkeys import LOG_ENTRY, PAGE_CURSORS, SETTINGS
+from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
-from gateway.paging import PageCursors
 from gateway.scim.body import read_json_object
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
@@ -36,11 +36,20 @@ from gateway.scim.filters import (
     FilterTarget,
     Params,
     Special,
-    compile_filter,
     membership_special,
-    sort_expression,
 )
-from gateway.scim.listing import ListQuery, build_query, list_response, search_query
+from gateway.scim.listing import (
+    ListQuery,
+    base_url,
+    build_query,
+    iso,
+    list_response,
+    open_window,
+    projection,
+    remember_window,
+    search_query,
+    where_and_order,
+)
 from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
 from gateway.scim.requestlog import (
     change_log,
@@ -93,10 +102,6 @@ GROUP_FILTERS = FilterTarget(
 )
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def render_group(record: GroupRecord, base_url: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "id": str(record.id)}
     if "externalId" in record.attrs:
@@ -108,16 +113,12 @@ def render_group(record: GroupRecord, base_url: str) -> dict[str, Any]:
         ]
     doc["meta"] = {
         "resourceType": "Group",
-        "created": _iso(record.created_at),
-        "lastModified": _iso(record.updated_at),
+        "created": iso(record.created_at),
+        "lastModified": iso(record.updated_at),
         "location": f"{base_url}/Groups/{record.id}",
         "version": etag(record.version),
     }
     return doc
-
-
-def _base(request: web.Request) -> str:
-    return request.config_dict[SETTINGS].scim_base_url
 
 
 def _group_id(request: web.Request) -> uuid.UUID:
@@ -133,16 +134,6 @@ def _not_found(raw: str) -> ScimError:
         404,
         f"Group {raw} not found in this org. In Okta, unlink the pushed group (Push Groups → "
         "Unlink, 'Leave the group') and push it again.",
-    )
-
-
-def _projection(request: web.Request) -> ListQuery:
-    return build_query(
-        {
-            k: v
-            for k, v in request.query.items()
-            if k.lower() in ("attributes", "excludedattributes")
-        }
     )
 
 
@@ -356,29 +347,15 @@ async def find_resources(
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total matching and one page of rendered Groups."""
     org_id = request_org(request)
-    cursors: PageCursors = request.config_dict[PAGE_CURSORS]
-    after, offset = 0, query.start_index - 1
-    cursor_key = None
-    if query.sort_by is None:
-        cursor_key = PageCursors.key(org_id, "Group", query.filter, query.start_index)
-        if query.start_index > 1 and (seq := cursors.get(cursor_key)) is not None:
-            after, offset = seq, 0
-    params = Params([org_id, after, offset, query.count, _wants_members(query)])
-    where = compile_filter(query.filter, GROUP_FILTERS, params) if query.filter else None
-    order = (
-        sort_expression(query.sort_by, GROUP_FILTERS, descending=query.descending, tiebreak="g.seq")
-        if query.sort_by
-        else "g.seq"
-    )
+    window = open_window(request, org_id, "Group", query)
+    params = Params([org_id, window.after, window.offset, query.count, _wants_members(query)])
+    where, order = where_and_order(query, GROUP_FILTERS, params, "g.seq")
     page = await store.find_groups(
         await request_conn(request), where=where, order=order, params=params.values
     )
-    if cursor_key is not None and page.groups:
-        cursors.put(
-            PageCursors.key(org_id, "Group", query.filter, query.start_index + len(page.groups)),
-            page.groups[-1].seq,
-        )
-    base = _base(request)
+    last = page.groups[-1].seq if page.groups else None
+    remember_window(request, window, query, len(page.groups), last)
+    base = base_url(request)
     return page.total, [
         project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)
         for g in page.groups
@@ -388,13 +365,13 @@ async def find_resources(
 def _group_response(
     request: web.Request, record: GroupRecord, *, status: int = 200
 ) -> web.Response:
-    query = _projection(request)
+    query = projection(request)
     body = project(
-        render_group(record, _base(request)), GROUP_TYPE, query.attributes, query.excluded
+        render_group(record, base_url(request)), GROUP_TYPE, query.attributes, query.excluded
     )
     headers = {"ETag": etag(record.version)}
     if status == 201:
-        headers["Location"] = f"{_base(request)}/Groups/{record.id}"
+        headers["Location"] = f"{base_url(request)}/Groups/{record.id}"
     return scim_response(body, status=status, headers=headers)
 
 
@@ -445,7 +422,7 @@ async def get_group(request: web.Request) -> web.Response:
         await request_conn(request),
         request_org(request),
         group_id,
-        with_members=_wants_members(_projection(request)),
+        with_members=_wants_members(projection(request)),
     )
     if record is None:
         raise _not_found(str(group_id))
@@ -487,14 +464,16 @@ async def patch_group(request: web.Request) -> web.Response:
 async def _change(
     request: web.Request,
     group_id: uuid.UUID,
-    change: Any,
+    change: Callable[[GroupRecord], dict[str, Any]],
     delta: MemberDelta,
     *,
     respond_with_body: bool,
 ) -> web.Response:
+    """Lock the group, apply the change and the membership delta, log, commit."""
     conn = await request_conn(request)
     org_id = request_org(request)
     entry = request[LOG_ENTRY]
+    attrs: dict[str, Any] = {}
     try:
         async with conn.transaction():
             current = await store.lock_group(conn, org_id, group_id)
@@ -512,49 +491,45 @@ async def _change(
                 missing = sorted(str(i) for i in delta.remove - present)
                 if missing:
                     entry.notes.append(f"remove matched no member: {', '.join(missing[:10])}")
-            now = datetime.now(UTC)
-            version = current.version + 1
             updated = GroupRecord(
-                group_id, current.seq, attrs, version, current.created_at, now, None
+                group_id,
+                current.seq,
+                attrs,
+                current.version + 1,
+                current.created_at,
+                datetime.now(UTC),
+                None,
             )
+            # A 204 is known before the change, so its log row goes in the same
+            # statement; a body has to be read back first.
+            response = web.Response(status=204, headers={"ETag": etag(updated.version)})
+            result = await store.change_group(
+                conn,
+                org_id,
+                group_id,
+                _to_write(attrs),
+                version=updated.version,
+                remove=delta.remove,
+                keep=delta.keep,
+                add=delta.to_add,
+                now=updated.updated_at,
+                log=None if respond_with_body else change_log(request, response),
+            )
+            assert result is not None  # the row lock keeps the group
             if respond_with_body:
-                result = await store.change_group(
-                    conn,
-                    org_id,
-                    group_id,
-                    _to_write(attrs),
-                    version=version,
-                    remove=delta.remove,
-                    keep=delta.replace,
-                    add=delta.to_add,
-                    now=now,
-                    log=None,
-                )
                 response = await _read_back(request, conn, updated, True)
                 await record_in_transaction(request, conn, response)
             else:
-                response = web.Response(status=204, headers={"ETag": etag(version)})
-                result = await store.change_group(
-                    conn,
-                    org_id,
-                    group_id,
-                    _to_write(attrs),
-                    version=version,
-                    remove=delta.remove,
-                    keep=delta.replace,
-                    add=delta.to_add,
-                    now=now,
-                    log=change_log(request, response),
-                )
                 change_recorded(request)
-            assert result is not None  # the row lock keeps the group
         return response
-    except BaseException as exc:
+    except store.DisplayNameTaken:
         entry.recorded = False
-        if isinstance(exc, store.DisplayNameTaken):
-            raise await _conflict(request, change(current)["displayName"]) from None
-        if isinstance(exc, store.UnknownMembers):
-            raise await _unknown_members(request, exc.candidates) from None
+        raise await _conflict(request, attrs["displayName"]) from None
+    except store.UnknownMembers as exc:
+        entry.recorded = False
+        raise await _unknown_members(request, exc.candidates) from None
+    except BaseException:
+        entry.recorded = False  # the log row rolled back with the change
         raise
 
 
@@ -564,7 +539,7 @@ async def _read_back(
     if not with_body:
         return web.Response(status=204, headers={"ETag": etag(record.version)})
     stored = await store.get_group(
-        conn, request_org(request), record.id, with_members=_wants_members(_projection(request))
+        conn, request_org(request), record.id, with_members=_wants_members(projection(request))
     )
     assert stored is not None
     return _group_response(

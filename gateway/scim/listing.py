@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from aiohttp import web
+
+from gateway.appkeys import PAGE_CURSORS, SETTINGS
+from gateway.paging import PageCursors
 from gateway.scim.errors import ScimError
+from gateway.scim.filters import FilterTarget, Params, compile_filter, sort_expression
 
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -97,3 +104,64 @@ def list_response(resources: list[dict[str, Any]], total: int, start_index: int)
         "itemsPerPage": len(resources),
         "Resources": resources,
     }
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def base_url(request: web.Request) -> str:
+    return request.config_dict[SETTINGS].scim_base_url
+
+
+def projection(request: web.Request) -> ListQuery:
+    """`attributes`/`excludedAttributes` of a request that is not a list (GET one, PATCH…)."""
+    return build_query(
+        {
+            k: v
+            for k, v in request.query.items()
+            if k.lower() in ("attributes", "excludedattributes")
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a page starts: after a keyset position, or at an OFFSET when none is known."""
+
+    after: int
+    offset: int
+    cursor: tuple[Any, ...] | None
+
+
+def open_window(request: web.Request, org_id: uuid.UUID, resource: str, query: ListQuery) -> Window:
+    if query.sort_by is not None:
+        return Window(0, query.start_index - 1, None)
+    cursor = PageCursors.key(org_id, resource, query.filter, query.start_index)
+    if query.start_index > 1 and (seq := request.config_dict[PAGE_CURSORS].get(cursor)) is not None:
+        return Window(seq, 0, cursor)
+    return Window(0, query.start_index - 1, cursor)
+
+
+def remember_window(
+    request: web.Request, window: Window, query: ListQuery, served: int, last_seq: int | None
+) -> None:
+    """After serving `served` rows, note where the next page of this walk starts."""
+    if window.cursor is None or not served or last_seq is None:
+        return
+    org_id, resource, filter_text, _ = window.cursor
+    request.config_dict[PAGE_CURSORS].put(
+        PageCursors.key(org_id, resource, filter_text, query.start_index + served), last_seq
+    )
+
+
+def where_and_order(
+    query: ListQuery, target: FilterTarget, params: Params, seq_column: str
+) -> tuple[str | None, str]:
+    """The compiled filter (None for none) and ORDER BY of a list query."""
+    where = compile_filter(query.filter, target, params) if query.filter else None
+    if query.sort_by is None:
+        return where, seq_column
+    return where, sort_expression(
+        query.sort_by, target, descending=query.descending, tiebreak=seq_column
+    )

@@ -10,9 +10,8 @@ from typing import Any
 from aiohttp import web
 from scim2_models.path import CompareOperator
 
-from gateway.appkeys import LOG_ENTRY, PAGE_CURSORS, SETTINGS
+from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
-from gateway.paging import PageCursors
 from gateway.scim.body import read_json_object
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
@@ -20,11 +19,20 @@ from gateway.scim.filters import (
     FilterTarget,
     Params,
     Special,
-    compile_filter,
     membership_special,
-    sort_expression,
 )
-from gateway.scim.listing import ListQuery, build_query, list_response, search_query
+from gateway.scim.listing import (
+    ListQuery,
+    base_url,
+    build_query,
+    iso,
+    list_response,
+    open_window,
+    projection,
+    remember_window,
+    search_query,
+    where_and_order,
+)
 from gateway.scim.patch import Patcher, parse_operations
 from gateway.scim.requestlog import change_log, change_recorded, request_conn, request_org
 from gateway.scim.resource import USER_TYPE, Normalizer, fold, project
@@ -90,10 +98,6 @@ def to_write(attrs: dict[str, Any]) -> UserWrite:
     return UserWrite(attrs=attrs, attrs_ci=attrs_ci, emails_ci=_email_index(attrs_ci))
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def render_user(record: UserRecord, base_url: str) -> dict[str, Any]:
     attrs = record.attrs
     doc: dict[str, Any] = {
@@ -121,16 +125,12 @@ def render_user(record: UserRecord, base_url: str) -> dict[str, Any]:
         doc[ENTERPRISE_USER_SCHEMA] = attrs[ENTERPRISE_USER_SCHEMA]
     doc["meta"] = {
         "resourceType": "User",
-        "created": _iso(record.created_at),
-        "lastModified": _iso(record.updated_at),
+        "created": iso(record.created_at),
+        "lastModified": iso(record.updated_at),
         "location": f"{base_url}/Users/{record.id}",
         "version": etag(record.version),
     }
     return doc
-
-
-def _base(request: web.Request) -> str:
-    return request.config_dict[SETTINGS].scim_base_url
 
 
 def _user_id(request: web.Request) -> uuid.UUID:
@@ -149,22 +149,12 @@ def _not_found(raw: str) -> ScimError:
     )
 
 
-def _projection(request: web.Request) -> ListQuery:
-    return build_query(
-        {
-            k: v
-            for k, v in request.query.items()
-            if k.lower() in ("attributes", "excludedattributes")
-        }
-    )
-
-
 def _user_response(
     request: web.Request, record: UserRecord, *, status: int = 200, query: ListQuery | None = None
 ) -> web.Response:
-    base = _base(request)
+    base = base_url(request)
     body = render_user(record, base)
-    query = query or _projection(request)
+    query = query or projection(request)
     headers = {"ETag": etag(record.version)}
     if status == 201:
         headers["Location"] = body["meta"]["location"]
@@ -205,31 +195,15 @@ async def find_resources(
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total matching and one page of rendered Users."""
     org_id = request_org(request)
-    cursors: PageCursors = request.config_dict[PAGE_CURSORS]
-    after, offset = 0, query.start_index - 1
-    cursor_key = None
-    if query.sort_by is None:
-        cursor_key = PageCursors.key(org_id, "User", query.filter, query.start_index)
-        if query.start_index == 1:
-            offset = 0
-        elif (seq := cursors.get(cursor_key)) is not None:
-            after, offset = seq, 0
-    params = Params([org_id, after, offset, query.count])
-    where = compile_filter(query.filter, USER_FILTERS, params) if query.filter else None
-    order = (
-        sort_expression(query.sort_by, USER_FILTERS, descending=query.descending, tiebreak="u.seq")
-        if query.sort_by
-        else "u.seq"
-    )
+    window = open_window(request, org_id, "User", query)
+    params = Params([org_id, window.after, window.offset, query.count])
+    where, order = where_and_order(query, USER_FILTERS, params, "u.seq")
     page = await store.find_users(
         await request_conn(request), where=where, order=order, params=params.values
     )
-    if cursor_key is not None and page.users:
-        cursors.put(
-            PageCursors.key(org_id, "User", query.filter, query.start_index + len(page.users)),
-            page.users[-1].seq,
-        )
-    base = _base(request)
+    last = page.users[-1].seq if page.users else None
+    remember_window(request, window, query, len(page.users), last)
+    base = base_url(request)
     return page.total, [
         project(render_user(u, base), USER_TYPE, query.attributes, query.excluded)
         for u in page.users

@@ -13,6 +13,7 @@ import asyncpg
 
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
+from gateway.store import fetch_page
 
 _DISPLAY_NAME_KEY = "scim_groups_display_name_key"
 
@@ -233,10 +234,12 @@ async def find_groups(
     conn: Connection, *, where: str | None, order: str, params: list[Any]
 ) -> Page:
     """A page of groups: $1 org, $2 keyset, $3 offset, $4 limit, $5 read members, then filter values."""
-    if where is None:
-        sql = QUERIES["list_groups"].replace("/*order*/", order)
-    else:
-        sql = QUERIES["find_groups"].replace("/*filter*/", f"({where})").replace("/*order*/", order)
-    rows = await conn.fetch(sql, *params)
-    total = int(rows[0]["total"]) if rows else 0
-    return Page(total=total, groups=[_record(r) for r in rows if r["id"] is not None])
+    total, rows = await fetch_page(
+        conn,
+        list_query="list_groups",
+        find_query="find_groups",
+        where=where,
+        order=order,
+        params=params,
+    )
+    return Page(total=total, groups=[_record(r) for r in rows])

@@ -12,6 +12,7 @@ import asyncpg
 
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
+from gateway.store import fetch_page
 
 _USER_NAME_KEY = "scim_users_user_name_key"
 
@@ -157,10 +158,12 @@ async def find_users(conn: Connection, *, where: str | None, order: str, params:
     filter's values; `where` (None for every user) and `order` come from the
     filter compiler.
     """
-    if where is None:
-        sql = QUERIES["list_users"].replace("/*order*/", order)
-    else:
-        sql = QUERIES["find_users"].replace("/*filter*/", f"({where})").replace("/*order*/", order)
-    rows = await conn.fetch(sql, *params)
-    total = int(rows[0]["total"]) if rows else 0
-    return Page(total=total, users=[_record(r) for r in rows if r["id"] is not None])
+    total, rows = await fetch_page(
+        conn,
+        list_query="list_users",
+        find_query="find_users",
+        where=where,
+        order=order,
+        params=params,
+    )
+    return Page(total=total, users=[_record(r) for r in rows])
