@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.dbtypes import Connection
+from gateway.events import RequestFacts, Target, describe
 from gateway.redact import redact_text, redacted_body, scrub_json_text
 from gateway.store.provisioning_log import LogRow
 
@@ -36,6 +37,12 @@ class LogEntry:
     scim_type: str | None = None
     detail: str | None = None
     notes: list[str] = field(default_factory=list)
+    # What handlers know that the request does not say (lookup totals, state changes).
+    facts: dict[str, Any] = field(default_factory=dict)
+    target: Target | None = None
+    route: str | None = None
+    path_id: str | None = None
+    query_params: dict[str, str] = field(default_factory=dict)
     request_body: bytes | None = None
     request_json: Any = None
     recorded: bool = False
@@ -43,9 +50,16 @@ class LogEntry:
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
-    def start(cls, request: web.Request) -> LogEntry:
+    def start(cls, request: web.Request, base_path: str) -> LogEntry:
         user_agent = request.headers.get("User-Agent")
+        resource = request.match_info.route.resource
+        route = None
+        if resource is not None and resource.canonical.startswith(base_path):
+            route = resource.canonical[len(base_path) :] or "/"
         return cls(
+            route=route,
+            path_id=request.match_info.get("id"),
+            query_params={k: v for k, v in request.query.items()},
             request_id=uuid.uuid4().hex,
             started=time.perf_counter(),
             occurred_at=datetime.now(UTC),
@@ -62,7 +76,31 @@ class LogEntry:
         else:
             request_body = redacted_body(self.request_body, body_limit)
         response_bytes = response.body if isinstance(response, web.Response) else None
+        described = describe(
+            RequestFacts(
+                method=self.method,
+                route=self.route,
+                path_id=self.path_id,
+                query=self.query_params,
+                body=self.request_json,
+                status=response.status,
+                detail=self.detail,
+                auth_failure=self.auth_failure,
+                notes=tuple(self.notes),
+                facts=self.facts,
+                target=self.target,
+            )
+        )
+        target = described.target
         return LogRow(
+            event=described.event,
+            event_detail=described.detail,
+            outcome=described.outcome,
+            reason=described.reason,
+            target_type=target.type if target else None,
+            target_id=_uuid(target.id) if target else None,
+            target_name=target.name if target else None,
+            target_display=target.display if target else None,
             occurred_at=self.occurred_at,
             request_id=self.request_id,
             method=self.method,
@@ -92,3 +130,10 @@ def _response_text(body: Any, limit: int) -> str | None:
     if len(text) > limit:
         return scrub_json_text(text[:limit]) + f"…[cut, {len(body)} bytes in all]"
     return scrub_json_text(text)
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None

@@ -29,6 +29,7 @@ from scim2_models.path import (
 
 from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
+from gateway.events import Target
 from gateway.scim.body import read_json_object
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
@@ -100,6 +101,10 @@ GROUP_FILTERS = FilterTarget(
         "members.$ref": _members_special("value"),
     },
 )
+
+
+def group_target(group_id: uuid.UUID, attrs: dict[str, Any]) -> Target:
+    return Target("Group", str(group_id), attrs.get("displayName"))
 
 
 def render_group(record: GroupRecord, base_url: str) -> dict[str, Any]:
@@ -353,6 +358,9 @@ async def find_resources(
     page = await store.find_groups(
         await request_conn(request), where=where, order=order, params=params.values
     )
+    request[LOG_ENTRY].facts["total"] = page.total
+    if query.filter and page.total == 1:
+        request[LOG_ENTRY].target = group_target(page.groups[0].id, page.groups[0].attrs)
     last = page.groups[-1].seq if page.groups else None
     remember_window(request, window, query, len(page.groups), last)
     base = base_url(request)
@@ -391,6 +399,7 @@ async def create_group(request: web.Request) -> web.Response:
     conn = await request_conn(request)
     org_id = request_org(request)
     group_id = uuid.uuid4()
+    request[LOG_ENTRY].target = group_target(group_id, attrs)
     now = datetime.now(UTC)
     try:
         if not members:
@@ -426,6 +435,7 @@ async def get_group(request: web.Request) -> web.Response:
     )
     if record is None:
         raise _not_found(str(group_id))
+    request[LOG_ENTRY].target = group_target(record.id, record.attrs)
     if not_modified(request, record.version):
         return web.Response(status=304, headers={"ETag": etag(record.version)})
     return _group_response(request, record)
@@ -479,8 +489,10 @@ async def _change(
             current = await store.lock_group(conn, org_id, group_id)
             if current is None:
                 raise _not_found(str(group_id))
+            entry.target = group_target(group_id, current.attrs)
             check_if_match(request, current.version)
             attrs = change(current)
+            entry.target = group_target(group_id, attrs)
             if attrs == current.attrs and not delta.touched:
                 entry.notes.append("no change: the request matched the stored team")
                 response = await _read_back(request, conn, current, respond_with_body)

@@ -100,7 +100,7 @@ async def _record_after(request: web.Request, response: web.StreamResponse) -> N
 
 @web.middleware
 async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    entry = LogEntry.start(request)
+    entry = LogEntry.start(request, request.config_dict[SETTINGS].scim_base_path)
     request[LOG_ENTRY] = entry
     metrics = request.config_dict[METRICS]
     async with entry.exit_stack:

@@ -12,6 +12,7 @@ from scim2_models.path import CompareOperator
 
 from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
+from gateway.events import Target
 from gateway.scim.body import read_json_object
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
@@ -96,6 +97,10 @@ USER_FILTERS = FilterTarget(
 def to_write(attrs: dict[str, Any]) -> UserWrite:
     attrs_ci = fold(attrs, USER_TYPE)
     return UserWrite(attrs=attrs, attrs_ci=attrs_ci, emails_ci=_email_index(attrs_ci))
+
+
+def user_target(user_id: uuid.UUID, attrs: dict[str, Any]) -> Target:
+    return Target("User", str(user_id), attrs.get("userName"), attrs.get("displayName"))
 
 
 def render_user(record: UserRecord, base_url: str) -> dict[str, Any]:
@@ -201,6 +206,9 @@ async def find_resources(
     page = await store.find_users(
         await request_conn(request), where=where, order=order, params=params.values
     )
+    request[LOG_ENTRY].facts["total"] = page.total
+    if query.filter and page.total == 1:
+        request[LOG_ENTRY].target = user_target(page.users[0].id, page.users[0].attrs)
     last = page.users[-1].seq if page.users else None
     remember_window(request, window, query, len(page.users), last)
     base = base_url(request)
@@ -219,6 +227,7 @@ async def create_user(request: web.Request) -> web.Response:
     record = UserRecord(
         id=uuid.uuid4(), seq=0, attrs=user.attrs, version=1, created_at=now, updated_at=now
     )
+    request[LOG_ENTRY].target = user_target(record.id, user.attrs)
     response = _user_response(request, record, status=201)
     try:
         await store.insert_user(
@@ -240,6 +249,7 @@ async def get_user(request: web.Request) -> web.Response:
     record = await store.get_user(await request_conn(request), request_org(request), user_id)
     if record is None:
         raise _not_found(str(user_id))
+    request[LOG_ENTRY].target = user_target(record.id, record.attrs)
     if not_modified(request, record.version):
         return web.Response(status=304, headers={"ETag": etag(record.version)})
     return _user_response(request, record)
@@ -310,8 +320,16 @@ async def _try_write(
     current = await store.get_user(conn, org_id, user_id, for_update=lock)
     if current is None:
         raise _not_found(str(user_id))
+    entry = request[LOG_ENTRY]
+    entry.target = user_target(user_id, current.attrs)
     check_if_match(request, current.version)
     user = to_write(change(current))
+    entry.target = user_target(user_id, user.attrs)
+    was, now_active = current.attrs.get("active"), user.attrs.get("active")
+    if was is not False and now_active is False:
+        entry.facts["active_change"] = "deactivated"
+    elif was is False and now_active is True:
+        entry.facts["active_change"] = "reactivated"
     if user.attrs == current.attrs:
         request[LOG_ENTRY].notes.append("no change: the request matched the stored user")
         return _user_response(request, current)

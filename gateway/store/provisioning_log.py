@@ -31,6 +31,15 @@ class LogRow:
     request_body: str | None = None
     response_body: str | None = None
     notes: list[str] = field(default_factory=list)
+    event: str = "Unknown"
+    event_detail: str | None = None
+    outcome: str = "success"
+    reason: str | None = None
+    target_type: str | None = None
+    target_id: uuid.UUID | None = None
+    target_name: str | None = None
+    target_display: str | None = None
+    job_id: uuid.UUID | None = None
     id: int | None = None
 
 
@@ -56,6 +65,14 @@ def log_json(row: LogRow) -> str:
             "request_body": row.request_body,
             "response_body": row.response_body,
             "notes": row.notes,
+            "event": row.event,
+            "event_detail": row.event_detail,
+            "outcome": row.outcome,
+            "reason": row.reason,
+            "target_type": row.target_type,
+            "target_id": str(row.target_id) if row.target_id else None,
+            "target_name": row.target_name,
+            "target_display": row.target_display,
         },
         ensure_ascii=False,
     )

@@ -77,9 +77,11 @@ FROM updated;
 WITH deleted AS (
     DELETE FROM scim_groups
     WHERE org_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)
-    RETURNING id
+    RETURNING id, display_name
 )
-SELECT id, record_provisioning_log($4) AS log_id FROM deleted;
+-- The log row names the deleted team, which the gateway did not read.
+SELECT id, record_provisioning_log($4 || jsonb_build_object('target_name', display_name)) AS log_id
+FROM deleted;
 
 -- name: users_not_in_org
 -- Which of these user ids are not users of the org (for a 400 naming them).

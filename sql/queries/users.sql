@@ -43,9 +43,13 @@ SELECT id, record_provisioning_log($14) AS log_id FROM updated;
 WITH deleted AS (
     DELETE FROM scim_users
     WHERE org_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)
-    RETURNING id
+    RETURNING id, user_name, display_name
 )
-SELECT id, record_provisioning_log($4) AS log_id FROM deleted;
+-- The log row names the deleted user, which the gateway did not read.
+SELECT id,
+       record_provisioning_log($4 || jsonb_build_object('target_name', user_name, 'target_display', display_name))
+           AS log_id
+FROM deleted;
 
 -- name: list_users
 -- One page of all users and their number (kept in scim_resource_counts).
