@@ -56,6 +56,7 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     log_body_limit: int = 16 * 1024
     token_touch_seconds: int = 60
+    log_retention_days: int = 90
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +83,7 @@ class Settings:
             db_pool_max_size=pool_max,
             max_body_bytes=_int(env, "SCIM_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024),
             log_body_limit=_int(env, "LOG_BODY_LIMIT_BYTES", 16 * 1024, minimum=256),
+            log_retention_days=_int(env, "LOG_RETENTION_DAYS", 90, minimum=1),
         )
 
     @property

@@ -79,6 +79,9 @@ async def authenticate_request(request: web.Request) -> AuthFailure | None:
         return result
     entry.org_id = result.org_id
     entry.token_id = result.token_id
+    if isinstance(result, token_store.Refused):
+        # A revoked or expired token still names its org, whose admin must see these 401s.
+        return result.failure
     return None
 
 

@@ -33,6 +33,15 @@ class Authenticated:
     token_id: uuid.UUID
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A known token that may no longer be used: its org still sees the request."""
+
+    failure: AuthFailure
+    org_id: uuid.UUID
+    token_id: uuid.UUID
+
+
 async def create_token(
     conn: Connection,
     org_id: uuid.UUID,
@@ -75,7 +84,7 @@ async def authenticate(
     user_agent: str | None,
     client_ip: str | None,
     touch_seconds: int,
-) -> Authenticated | AuthFailure:
+) -> Authenticated | Refused | AuthFailure:
     digest = token.digest
     row = await conn.fetchrow(
         QUERIES["authenticate_token"], digest, float(touch_seconds), user_agent, parse_ip(client_ip)
@@ -84,7 +93,7 @@ async def authenticate(
     if row is None or not hmac.compare_digest(bytes(row["digest"]), digest):
         return AuthFailure.UNKNOWN
     if row["revoked_at"] is not None:
-        return AuthFailure.REVOKED
+        return Refused(AuthFailure.REVOKED, row["org_id"], row["id"])
     if not row["usable"]:
-        return AuthFailure.EXPIRED
+        return Refused(AuthFailure.EXPIRED, row["org_id"], row["id"])
     return Authenticated(org_id=row["org_id"], token_id=row["id"])
