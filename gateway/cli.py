@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -18,9 +21,12 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.dbtypes import Connection
 from gateway.embedded import start_embedded_postgres
+from gateway.events import EVENTS
+from gateway.guidance import guidance_for_log
 from gateway.migrate import MigrationError, check_schema, migrate
 from gateway.settings import Settings, SettingsError
 from gateway.store import orgs as org_store
+from gateway.store import provisioning_log as log_store
 from gateway.store import tokens as token_store
 from gateway.tokens import display_token
 
@@ -146,6 +152,125 @@ async def cmd_tokens_revoke(settings: Settings, args: argparse.Namespace) -> Non
     print(f"revoked token {info.id} ({display_token(info.last4)}) at {_when(info.revoked_at)}")
 
 
+_SINCE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(text: str) -> timedelta:
+    match = _SINCE.match(text.strip())
+    if match is None:
+        raise CliError(f"--since takes a duration like 90s, 30m, 1h or 7d, not {text!r}")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def _log_record(row: log_store.LogRow) -> dict[str, Any]:
+    guidance = guidance_for_log(row)
+    target = None
+    if row.target_type:
+        target = {
+            "type": row.target_type,
+            "id": str(row.target_id) if row.target_id else None,
+            "name": row.target_name,
+            "display": row.target_display,
+        }
+    return {
+        "time": row.occurred_at.isoformat().replace("+00:00", "Z"),
+        "event": row.event,
+        "event_detail": row.event_detail,
+        "outcome": row.outcome,
+        "status": row.status,
+        "method": row.method,
+        "path": row.path,
+        "target": target,
+        "reason": row.reason,
+        "guidance": guidance.as_dict() if guidance else None,
+        "request_id": row.request_id,
+        "job": str(row.job_id) if row.job_id else None,
+    }
+
+
+async def cmd_logs(settings: Settings, args: argparse.Namespace) -> None:
+    since = datetime.now(UTC) - parse_since(args.since) if args.since else None
+    outcome = args.outcome.lower() if args.outcome else None
+    if outcome not in (None, "success", "failure", "warning"):
+        raise CliError("--outcome is success, failure or warning")
+    event = None
+    if args.event:
+        event = next((e for e in EVENTS if e.lower() == args.event.lower()), None)
+        if event is None:
+            raise CliError(f"no event {args.event!r}; events: {', '.join(EVENTS)}")
+    async with _connect(settings) as conn:
+        org = await _require_org(conn, args.org)
+        rows, _ = await log_store.list_log(
+            conn,
+            org.id,
+            log_store.LogFilter(since=since, outcome=outcome, event=event),
+            limit=args.limit,
+        )
+    if args.json:
+        for row in rows:
+            print(json.dumps(_log_record(row), ensure_ascii=False))
+        return
+    table = [["TIME", "EVENT", "OUTCOME", "STATUS", "TARGET", "REASON / DETAIL"]]
+    for row in rows:
+        event_text = row.event + (
+            f" ({row.event_detail})" if row.event_detail and row.outcome != "warning" else ""
+        )
+        table.append(
+            [
+                _when(row.occurred_at),
+                event_text,
+                row.outcome.capitalize(),
+                str(row.status),
+                row.target_name or "",
+                row.reason or (row.event_detail if row.outcome == "warning" else "") or "",
+            ]
+        )
+        guidance = guidance_for_log(row)
+        if guidance is not None:
+            table.append(["", "  → fix first:", "", "", "", guidance.fix_first])
+    print(_table(table))
+
+
+async def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
+    async with _connect(settings) as conn:
+        org = await _require_org(conn, args.org)
+        jobs = await log_store.list_jobs(conn, org.id, limit=args.limit)
+    if args.json:
+        for job in jobs:
+            print(
+                json.dumps(
+                    {
+                        "job": str(job.job_id),
+                        "first_sync": job.first_sync,
+                        "start": job.started_at.isoformat().replace("+00:00", "Z"),
+                        "end": job.ended_at.isoformat().replace("+00:00", "Z"),
+                        "requests": job.requests,
+                        "success": job.successes,
+                        "failure": job.failures,
+                        "warning": job.warnings,
+                        "events": job.counts,
+                    }
+                )
+            )
+        return
+    table = [["JOB", "START", "END", "REQUESTS", "SUCCESS", "FAILURE", "WARNING", ""]]
+    for job in jobs:
+        table.append(
+            [
+                str(job.job_id),
+                _when(job.started_at),
+                _when(job.ended_at),
+                str(job.requests),
+                str(job.successes),
+                str(job.failures),
+                str(job.warnings),
+                "first sync" if job.first_sync else "",
+            ]
+        )
+    print(_table(table))
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     settings = replace(settings, host=args.host or settings.host)
     settings = replace(settings, port=args.port if args.port is not None else settings.port)
@@ -245,6 +370,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tok_revoke.add_argument("token_id", metavar="TOKEN_ID", help="the id shown by `tokens list`")
     tok_revoke.set_defaults(run=cmd_tokens_revoke)
+
+    logs = commands.add_parser(
+        "logs",
+        help="an org's provisioning log, newest first",
+        description="An org's provisioning log, newest first: event, outcome, status, target and "
+        "reason, with what to fix first for each failure. --json prints one object per line "
+        "(time, event, outcome, status, method, path, target, reason, guidance, request_id, job).",
+    )
+    logs.add_argument("--org", required=True, metavar="SLUG")
+    logs.add_argument(
+        "--since", metavar="DURATION", help="only the last DURATION, e.g. 30m, 1h, 7d"
+    )
+    logs.add_argument("--outcome", metavar="OUTCOME", help="success, failure or warning")
+    logs.add_argument(
+        "--event", metavar="NAME", help='e.g. "Create user" (see the README for all events)'
+    )
+    logs.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="at most N rows (default 50)"
+    )
+    logs.add_argument("--json", action="store_true", help="one JSON object per line")
+    logs.set_defaults(run=cmd_logs)
+
+    jobs = commands.add_parser(
+        "jobs",
+        help="an org's sync jobs with their counts",
+        description="An org's sync jobs (requests of one token less than five minutes apart), newest "
+        "first, with start, end and counts per outcome; the org's first sync is marked.",
+    )
+    jobs.add_argument("--org", required=True, metavar="SLUG")
+    jobs.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="at most N jobs (default 20)"
+    )
+    jobs.add_argument(
+        "--json", action="store_true", help="one JSON object per line, with counts per event"
+    )
+    jobs.set_defaults(run=cmd_jobs)
     return parser
 
 

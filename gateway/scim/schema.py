@@ -142,11 +142,13 @@ USER = Schema(
         Attr(
             "name",
             "complex",
-            "The components of the user's real name.",
+            "The components of the user's real name. SecureCodingHub needs a given and a "
+            "family name for every learner (certificates carry them).",
+            required=True,
             sub=(
                 _s("formatted", "The full name, formatted for display."),
-                _s("familyName", "The family name, or last name."),
-                _s("givenName", "The given name, or first name."),
+                _s("familyName", "The family name, or last name.", required=True),
+                _s("givenName", "The given name, or first name.", required=True),
                 _s("middleName", "The middle name(s)."),
                 _s("honorificPrefix", "The honorific prefix(es), e.g. 'Ms.'."),
                 _s("honorificSuffix", "The honorific suffix(es), e.g. 'III'."),

@@ -855,7 +855,7 @@ async def seed_org(
     """Store `seeds` in the org; return its users as GET /Users renders them."""
     for seed in seeds:
         body = json.loads(json.dumps(seed.body))  # a copy: normalising may change it
-        user = to_write(Normalizer(USER_TYPE).document(body))
+        user = to_write(Normalizer(USER_TYPE).document(body, require=False))
         await insert_user(
             db, org.org.id, seed.id, user, seed.created, _seed_log(org, seed.created, "POST")
         )
