@@ -39,13 +39,14 @@ AUTHENTICATION_FAILED = "Authentication failed"
 WRONG_BASE_URL = "Wrong base URL"
 RATE_LIMITED = "Rate limited"
 SERVER_ERROR = "Server error"
+UNSUPPORTED = "Unsupported request"
 
 EVENTS = (
     TEST_API_CREDENTIALS, VERIFY_GROUPS, LOOK_UP_USER, READ_USER, CREATE_USER, UPDATE_USER,
     DEACTIVATE_USER, REACTIVATE_USER, DELETE_USER, IMPORT_USERS, LOOK_UP_GROUP, READ_GROUP,
     PUSH_GROUP, PUSH_GROUP_MEMBERS, RENAME_GROUP, REPLACE_GROUP_MEMBERS, UPDATE_GROUP,
     DELETE_GROUP, IMPORT_GROUPS, SEARCH, DISCOVERY, AUTHENTICATION_FAILED, WRONG_BASE_URL,
-    RATE_LIMITED, SERVER_ERROR,
+    RATE_LIMITED, SERVER_ERROR, UNSUPPORTED,
 )  # fmt: skip
 
 SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
@@ -134,6 +135,8 @@ def _event(r: RequestFacts) -> tuple[str, str | None]:
         return WRONG_BASE_URL, None
     if r.status == 429:
         return RATE_LIMITED, None
+    if r.status == 405:
+        return UNSUPPORTED, f"{r.method} is not allowed here"
     event, detail = _action(r)
     if r.status >= 500:
         return SERVER_ERROR, f"during {event}"
@@ -209,7 +212,9 @@ def _group_patch(r: RequestFacts) -> tuple[str, str | None]:
         kind = str(op.get("op", "")).lower()
         path = str(op.get("path") or "")
         value = op.get("value")
-        if path.lower().startswith("members"):
+        if path.lower() == "members" and kind == "remove" and value is None:
+            replaced = 0  # remove every member
+        elif path.lower().startswith("members"):
             values = len(value) if isinstance(value, list) else (1 if kind == "remove" else 0)
             if kind == "add":
                 added += values
@@ -295,8 +300,10 @@ def _body_target(r: RequestFacts) -> Target | None:
 
 
 def _filter_value(text: str) -> str | None:
-    """The value of Okta's lookup filter (`userName eq "x"`), for the log's target."""
-    _, sep, rest = text.partition(' eq "')
+    """The name in Okta's lookup filter (`userName eq "x"`, `displayName eq "x"`)."""
+    attribute, sep, rest = text.partition(' eq "')
+    if attribute.strip().lower() not in ("username", "displayname"):
+        return None
     return rest[:-1].replace('\\"', '"') if sep and rest.endswith('"') else None
 
 

@@ -109,8 +109,9 @@ def guidance_for(row: Row) -> Guidance | None:
         return None
     detail = row.detail or ""
     if row.status == 401:
-        what, fix = AUTH.get(row.auth_failure or "", AUTH["unknown"])
-        return Guidance(f"auth.{row.auth_failure}", what, OKTA_WAITS, fix)
+        reason = row.auth_failure if row.auth_failure in AUTH else "unknown"
+        what, fix = AUTH[reason]
+        return Guidance(f"auth.{reason}", what, OKTA_WAITS, fix)
     if row.event == events.WRONG_BASE_URL:
         match = _BASE_URL.search(detail)
         url = match[1] if match else "the base URL shown in Settings → SCIM"
@@ -153,7 +154,7 @@ def guidance_for(row: Row) -> Guidance | None:
             "In Okta → Push Groups, unlink the group choosing 'Leave the group in the target app', "
             "then push it again (Push Now).",
         )
-    if row.status == 404:
+    if row.status == 404 and detail.startswith("User"):
         return Guidance(
             "user_not_found",
             "Okta refers to a user that does not exist here (deleted in SecureCodingHub, or created in another org): "
@@ -164,7 +165,11 @@ def guidance_for(row: Row) -> Guidance | None:
     if row.status == 409:
         existing = _ID.search(detail)
         which = f"account {existing[1]}" if existing else "an existing account"
-        if "team" in detail:
+        if (
+            row.event == events.PUSH_GROUP
+            or row.event_detail == f"during {events.PUSH_GROUP}"
+            or detail.startswith("A team named")
+        ):
             return Guidance(
                 "duplicate_group",
                 f"A team with that name already exists ({which}).",
@@ -203,7 +208,8 @@ def guidance_for(row: Row) -> Guidance | None:
             "Nothing, unless it keeps happening.",
         )
     if row.status >= 500:
-        idempotent = row.method in ("GET", "PUT", "DELETE") or row.event in (
+        action = (row.event_detail or "").removeprefix("during ")
+        idempotent = row.method in ("GET", "PUT", "DELETE") or action in (
             events.DEACTIVATE_USER,
             events.REACTIVATE_USER,
             events.PUSH_GROUP_MEMBERS,

@@ -185,3 +185,81 @@ def test_readme_walkthrough_on_the_embedded_database(data_dir: Path) -> None:
         assert f"SCIM base URL (paste into Okta): {base}" in err, attempt
         assert token not in err
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
+
+
+def test_logs_and_jobs(cli_env: dict[str, str], database_url: str) -> None:
+    import asyncio
+    import json as jsonlib
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from gateway.app import create_app
+    from gateway.settings import Settings
+    from tests.payloads import dumps, okta_create_user
+
+    run(cli_env, "orgs", "create", "acme")
+    token = run(cli_env, "tokens", "create", "--org", "acme").stdout.strip()
+
+    async def okta() -> None:
+        app = create_app(Settings(database_url=database_url, public_base_url="https://x.example"))
+        async with TestClient(TestServer(app)) as client:
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+            await client.get("/api/sch/scim/v2/Users?startIndex=1&count=2", headers=headers)
+            body = okta_create_user("no.family@example.com")
+            del body["name"]["familyName"]
+            await client.post("/api/sch/scim/v2/Users", headers=headers, data=dumps(body))
+            await client.post(
+                "/api/sch/scim/v2/Users", headers=headers, data=dumps(okta_create_user())
+            )
+
+    asyncio.run(okta())
+    lines = run(cli_env, "logs", "--org", "acme", "--json").stdout.splitlines()
+    records = [jsonlib.loads(line) for line in lines]
+    assert [r["event"] for r in records] == ["Create user", "Create user", "Test API credentials"]
+    assert set(records[0]) == {
+        "time",
+        "event",
+        "event_detail",
+        "outcome",
+        "status",
+        "method",
+        "path",
+        "target",
+        "reason",
+        "guidance",
+        "request_id",
+        "job",
+    }
+    failure = records[1]
+    assert (failure["outcome"], failure["status"]) == ("failure", 400)
+    assert failure["reason"].startswith(
+        "Bad Request. Errors reported by remote server: Attribute 'name.familyName'"
+    )
+    assert failure["target"]["name"] == "no.family@example.com"
+    assert failure["guidance"]["key"] == "missing_attribute"
+    assert len({r["job"] for r in records}) == 1
+    only_failures = run(
+        cli_env, "logs", "--org", "acme", "--since", "1h", "--outcome", "failure"
+    ).stdout
+    assert "Create user" in only_failures
+    assert "Test API credentials" not in only_failures
+    assert "fix first" in only_failures
+    assert "name.familyName" in only_failures
+    by_event = run(
+        cli_env, "logs", "--org", "acme", "--event", "test api credentials", "--json"
+    ).stdout
+    assert len(by_event.splitlines()) == 1
+    assert (
+        run(cli_env, "logs", "--org", "acme", "--since", "yesterday", check=False).returncode == 1
+    )
+    assert run(cli_env, "logs", "--org", "acme", "--event", "Nope", check=False).returncode == 1
+    jobs = [
+        jsonlib.loads(line)
+        for line in run(cli_env, "jobs", "--org", "acme", "--json").stdout.splitlines()
+    ]
+    assert len(jobs) == 1
+    assert jobs[0]["first_sync"] is True
+    assert (jobs[0]["requests"], jobs[0]["success"], jobs[0]["failure"]) == (3, 2, 1)
+    assert jobs[0]["events"]["Create user"] == {"failure": 1, "success": 1}
+    table = run(cli_env, "jobs", "--org", "acme").stdout
+    assert "first sync" in table

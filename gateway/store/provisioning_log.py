@@ -84,7 +84,7 @@ async def record_request(conn: Connection, row: LogRow) -> None:
 
 
 _LEADING = {
-    None: "",
+    None: "AND $6::text IS NULL",  # always true: keeps $6 typed
     "outcome": "AND outcome = $6::text",
     "event": "AND event = $6::text",
     "target": "AND target_id = $6::uuid",
