@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -25,6 +26,7 @@ from gateway.events import EVENTS
 from gateway.guidance import guidance_for_log
 from gateway.migrate import MigrationError, check_schema, migrate
 from gateway.settings import Settings, SettingsError
+from gateway.signals import org_signals
 from gateway.store import orgs as org_store
 from gateway.store import provisioning_log as log_store
 from gateway.store import tokens as token_store
@@ -271,6 +273,22 @@ async def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
     print(_table(table))
 
 
+async def cmd_signals(settings: Settings, args: argparse.Namespace) -> None:
+    async with _connect(settings) as conn:
+        org = await _require_org(conn, args.org)
+        found = await org_signals(conn, org.id, days=args.days)
+    if args.json:
+        for signal in found:
+            print(json.dumps(dataclasses.asdict(signal), ensure_ascii=False))
+        return
+    if not found:
+        print(f"no misconfiguration signals for {org.slug} in the last {args.days} days")
+    for signal in found:
+        print(f"- [{signal.kind}] {signal.message} ({signal.count})")
+        for example in signal.examples:
+            print(f"    e.g. {example}")
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     settings = replace(settings, host=args.host or settings.host)
     settings = replace(settings, port=args.port if args.port is not None else settings.port)
@@ -406,6 +424,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="one JSON object per line, with counts per event"
     )
     jobs.set_defaults(run=cmd_jobs)
+
+    signals = commands.add_parser(
+        "signals",
+        help="what the traffic and data say about an org's Okta setup",
+        description="Misconfiguration signals for an org: which Okta app kind is calling (PUT vs "
+        "PATCH), userNames that are Okta ids or not emails, wrong base URLs, revoked tokens still "
+        "in use, Okta spec-test users left behind, and likely duplicate accounts.",
+    )
+    signals.add_argument("--org", required=True, metavar="SLUG")
+    signals.add_argument(
+        "--days", type=int, default=30, metavar="N", help="look at the last N days (default 30)"
+    )
+    signals.add_argument("--json", action="store_true", help="one JSON object per line")
+    signals.set_defaults(run=cmd_signals)
     return parser
 
 

@@ -43,6 +43,8 @@ class LogEntry:
     route: str | None = None
     path_id: str | None = None
     query_params: dict[str, str] = field(default_factory=dict)
+    # (event, outcome) of the row last built for this request, for the metrics.
+    described: tuple[str, str] | None = None
     request_body: bytes | None = None
     request_json: Any = None
     recorded: bool = False
@@ -92,6 +94,7 @@ class LogEntry:
             )
         )
         target = described.target
+        self.described = (described.event, described.outcome)
         return LogRow(
             event=described.event,
             event_detail=described.detail,

@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gateway.events import EVENTS, FAILURE, SUCCESS, WARNING
 from gateway.tokens import AuthFailure
 
 # Okta gives up after 60 s; buckets reach past that so timeouts are visible.
@@ -39,9 +40,18 @@ class Metrics:
             "Provisioning-log rows that could not be written.",
             registry=self.registry,
         )
+        self.events = Counter(
+            "scim_provisioning_events",
+            "Provisioning-log rows by event (as Okta's admin names it) and outcome.",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
         # Pre-initialise label sets so dashboards show 0, not "No data".
         for reason in AuthFailure:
             self.auth_failures.labels(reason=reason.value)
+        for event in EVENTS:
+            for outcome in (SUCCESS, FAILURE, WARNING):
+                self.events.labels(event=event, outcome=outcome)
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method=method, route=route, status=str(status)).inc()

@@ -31,4 +31,10 @@ async def test_metrics_count_requests_and_auth_failures_without_secrets(
     )
     assert 'scim_auth_failures_total{reason="truncated"} 1.0' in text
     assert 'scim_auth_failures_total{reason="revoked"} 0.0' in text
+    assert 'scim_provisioning_events_total{event="Discovery",outcome="success"} 1.0' in text
+    assert (
+        'scim_provisioning_events_total{event="Authentication failed",outcome="failure"} 1.0'
+        in text
+    )
+    assert 'scim_provisioning_events_total{event="Create user",outcome="failure"} 0.0' in text
     assert acme.token[8:20] not in text

@@ -114,6 +114,9 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
                 logger.exception(
                     "Could not write the provisioning-log row for %s", entry.request_id
                 )
+    if entry.recorded and entry.described is not None:
+        event, outcome = entry.described
+        metrics.events.labels(event=event, outcome=outcome).inc()
     route = request.match_info.route.resource
     metrics.observe_request(
         method=request.method,

@@ -174,3 +174,39 @@ SELECT id, org_id, occurred_at, token_id, request_id, method, path, query, statu
 FROM provisioning_log_0001;
 SELECT setval('provisioning_log_row_seq', coalesce((SELECT max(id) FROM provisioning_log_0001), 0) + 1, false);
 DROP TABLE provisioning_log_0001;
+
+-- The duplicate-account detector, run inside the statement that creates or
+-- updates a user: another user of the org whose userName or email equals one of
+-- this user's emails turns the log row into a Warning that names that account.
+CREATE FUNCTION with_duplicate_warning(
+    entry jsonb, p_org uuid, p_user uuid, p_emails text[]
+) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN d.id IS NULL OR (entry->>'outcome') = 'failure' THEN entry ELSE
+        jsonb_set(jsonb_set(jsonb_set(entry,
+            '{notes}', coalesce(entry->'notes', '[]'::jsonb) || to_jsonb(d.note)),
+            '{outcome}', '"warning"'),
+            '{event_detail}', to_jsonb(d.note))
+    END
+    FROM (SELECT NULL) AS one
+    LEFT JOIN LATERAL (
+        SELECT u.id,
+               'possible duplicate account: user ' || u.id || ' (' || u.user_name || ') has '
+               || m.email
+               || CASE WHEN u.user_name_ci = m.email THEN ' as its userName' ELSE ' as an email' END
+               || '; if Okta''s Application username format changed (e.g. userPrincipalName '
+               || 'vs mail), link that user instead of creating another' AS note
+        FROM scim_users u
+        CROSS JOIN LATERAL (
+            SELECT e AS email FROM unnest(p_emails) AS e
+            WHERE e = u.user_name_ci OR e = ANY(u.emails_ci)
+            ORDER BY e = u.user_name_ci DESC
+            LIMIT 1
+        ) AS m
+        WHERE u.org_id = p_org AND u.id <> p_user AND cardinality(p_emails) > 0
+          AND (u.user_name_ci = ANY(p_emails) OR u.emails_ci && p_emails)
+        -- A userName match is the stronger sign of one person with two accounts.
+        ORDER BY u.user_name_ci = ANY(p_emails) DESC
+        LIMIT 1
+    ) AS d ON true
+$$;

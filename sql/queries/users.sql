@@ -1,5 +1,6 @@
 -- name: insert_user
--- Insert a user and its provisioning-log row ($13) in one statement.
+-- Insert a user and its provisioning-log row ($13) in one statement; the row
+-- warns when another user has one of this user's emails ($8).
 WITH inserted AS (
     INSERT INTO scim_users (
         org_id, id, user_name, user_name_ci, external_id, active, display_name,
@@ -7,7 +8,7 @@ WITH inserted AS (
     ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
     RETURNING seq
 )
-SELECT seq, record_provisioning_log($13) AS log_id FROM inserted;
+SELECT seq, record_provisioning_log(with_duplicate_warning($13, $1, $2, $8)) AS log_id FROM inserted;
 
 -- name: get_user
 SELECT id, seq, user_name, external_id, active, attrs, version, created_at, updated_at,
@@ -36,7 +37,7 @@ WITH updated AS (
     WHERE org_id = $1 AND id = $2 AND version = $13
     RETURNING id
 )
-SELECT id, record_provisioning_log($14) AS log_id FROM updated;
+SELECT id, record_provisioning_log(with_duplicate_warning($14, $1, $2, $8)) AS log_id FROM updated;
 
 -- name: delete_user
 -- Delete a user at version $3 (any version when null), with its log row ($4).

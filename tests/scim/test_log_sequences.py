@@ -291,3 +291,47 @@ async def test_import_pages_are_numbered(
         ("Import users", "page 3 of 3"),
     ]
     assert (log[-1].event, log[-1].target_type) == ("Read user", "User")
+
+
+async def test_duplicate_accounts_across_user_name_and_email(
+    client: Client, base: str, acme: OrgWithToken, db: asyncpg.Connection
+) -> None:
+    okta = Okta(client, base, acme)
+    _, first = await okta.call("POST", "/Users", okta_create_user("jane.doe@example.com"))
+    # Okta's username format switched from mail to an id-like login: same person, new userName.
+    second_body = okta_create_user("jdoe")
+    second_body["emails"] = [{"primary": True, "value": "Jane.Doe@example.com", "type": "work"}]
+    status, second = await okta.call("POST", "/Users", second_body)
+    assert status == 201
+    third = okta_create_user("someone.else@example.com")
+    await okta.call("POST", "/Users", third)
+    first_row, second_row, third_row = await rows(db, acme)
+    assert first_row.outcome == "success"
+    assert third_row.outcome == "success"
+    assert second_row.outcome == "warning"
+    assert second_row.event == "Create user"
+    assert second_row.event_detail == (
+        f"possible duplicate account: user {first['id']} (jane.doe@example.com) has jane.doe@example.com "
+        "as its userName; if Okta's Application username format changed (e.g. userPrincipalName vs mail), "
+        "link that user instead of creating another"
+    )
+    guidance = guidance_for_log(second_row)
+    assert guidance is not None
+    assert first["id"] in guidance.what_happened
+    # An update that gives a user someone else's email is flagged the same way.
+    patch_body = {
+        "schemas": [PATCH_OP],
+        "Operations": [
+            {
+                "op": "add",
+                "path": "emails",
+                "value": [{"value": "someone.else@example.com", "type": "other"}],
+            },
+        ],
+    }
+    await okta.call("PATCH", f"/Users/{first['id']}", patch_body)
+    last = (await rows(db, acme))[-1]
+    assert (last.event, last.outcome) == ("Update user attributes", "warning")
+    assert last.event_detail is not None
+    assert "has someone.else@example.com as its userName" in last.event_detail
+    assert second["id"] != first["id"]
