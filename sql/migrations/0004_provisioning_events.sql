@@ -181,32 +181,43 @@ DROP TABLE provisioning_log_0001;
 CREATE FUNCTION with_duplicate_warning(
     entry jsonb, p_org uuid, p_user uuid, p_emails text[]
 ) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN d.id IS NULL OR (entry->>'outcome') = 'failure' THEN entry ELSE
-        jsonb_set(jsonb_set(jsonb_set(entry,
-            '{notes}', coalesce(entry->'notes', '[]'::jsonb) || to_jsonb(d.note)),
-            '{outcome}', '"warning"'),
-            '{event_detail}', to_jsonb(d.note))
-    END
-    FROM (SELECT NULL) AS one
-    LEFT JOIN LATERAL (
-        SELECT u.id,
-               'possible duplicate account: user ' || u.id || ' (' || u.user_name || ') has '
-               || m.email
-               || CASE WHEN u.user_name_ci = m.email THEN ' as its userName' ELSE ' as an email' END
-               || '; if Okta''s Application username format changed (e.g. userPrincipalName '
-               || 'vs mail), link that user instead of creating another' AS note
+LANGUAGE plpgsql STABLE
+-- Planned with the values each time, so the email lookup stays a GIN probe.
+SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE
+    other record;
+    matched text;
+    note text;
+BEGIN
+    IF cardinality(p_emails) = 0 OR (entry->>'outcome') = 'failure' THEN
+        RETURN entry;
+    END IF;
+    -- Two index lookups, the stronger sign first: a userName that is one of these
+    -- emails (the userName index), then a shared email (the email GIN index).
+    SELECT u.id, u.user_name, u.user_name_ci AS email INTO other
+    FROM scim_users u
+    WHERE u.org_id = p_org AND u.user_name_ci = ANY(p_emails) AND u.id <> p_user
+    LIMIT 1;
+    IF other.id IS NOT NULL THEN
+        matched := other.email || ' as its userName';
+    ELSE
+        -- No LIMIT: with one, the planner expects a match within a few hundred rows
+        -- and prefers a sequential scan to the GIN index; INTO keeps the first row.
+        SELECT u.id, u.user_name, u.emails_ci INTO other
         FROM scim_users u
-        CROSS JOIN LATERAL (
-            SELECT e AS email FROM unnest(p_emails) AS e
-            WHERE e = u.user_name_ci OR e = ANY(u.emails_ci)
-            ORDER BY e = u.user_name_ci DESC
-            LIMIT 1
-        ) AS m
-        WHERE u.org_id = p_org AND u.id <> p_user AND cardinality(p_emails) > 0
-          AND (u.user_name_ci = ANY(p_emails) OR u.emails_ci && p_emails)
-        -- A userName match is the stronger sign of one person with two accounts.
-        ORDER BY u.user_name_ci = ANY(p_emails) DESC
-        LIMIT 1
-    ) AS d ON true
+        WHERE u.emails_ci && p_emails AND u.org_id = p_org AND u.id <> p_user;
+        IF other.id IS NULL THEN
+            RETURN entry;
+        END IF;
+        SELECT e || ' as an email' INTO matched FROM unnest(p_emails) AS e WHERE e = ANY(other.emails_ci) LIMIT 1;
+    END IF;
+    note := 'possible duplicate account: user ' || other.id || ' (' || other.user_name || ') has '
+        || matched || '; if Okta''s Application username format changed (e.g. userPrincipalName '
+        || 'vs mail), link that user instead of creating another';
+    RETURN jsonb_set(jsonb_set(jsonb_set(entry,
+        '{notes}', coalesce(entry->'notes', '[]'::jsonb) || to_jsonb(note)),
+        '{outcome}', '"warning"'),
+        '{event_detail}', to_jsonb(note));
+END
 $$;

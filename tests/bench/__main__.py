@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,9 +31,13 @@ from gateway.app import create_app
 from gateway.appkeys import PAGE_CURSORS
 from gateway.embedded import throwaway_postgres
 from gateway.migrate import migrate
+from gateway.scim.resource import USER_TYPE, Normalizer
+from gateway.scim.users import to_write
 from gateway.settings import Settings
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
+from gateway.store.provisioning_log import LogRow, log_json, record_request
+from gateway.store.users import UserWrite, insert_user
 from tests.conftest import with_database
 from tests.payloads import dumps, okta_create_user
 
@@ -63,7 +68,8 @@ async def run(server_url: str, users: int, requests: int) -> None:
         conn = await asyncpg.connect(url)
         await migrate(conn)
         org = await org_store.create_org(conn, "bench")
-        token, _ = await token_store.create_token(conn, org.id)
+        token, token_info = await token_store.create_token(conn, org.id)
+        token_id = token_info.id
         print(
             f"server: {await conn.fetchval('SHOW server_version')}; seeding {users:,} users…",
             flush=True,
@@ -169,6 +175,60 @@ async def run(server_url: str, users: int, requests: int) -> None:
             patch_samples: list[float] = []
             await timed(min(requests, 200), deactivate)
             print(f"PATCH deactivate                  {summary(patch_samples)}")
+
+            # The log's own cost. A lookup GET pays one extra round trip for its row; a
+            # write carries its row inside its own statement.
+            conn = await asyncpg.connect(url)
+            row = LogRow(
+                occurred_at=datetime.now(UTC),
+                request_id="bench",
+                method="GET",
+                path="/Users",
+                query="filter=userName%20eq%20%22x%22",
+                status=200,
+                duration_ms=1.0,
+                org_id=org.id,
+                token_id=token_id,
+                event="Look up user",
+                event_detail="no user found: Okta creates it",
+                response_body='{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0}',
+            )
+            log_samples = await timed(requests, lambda i: record_request(conn, row))
+            print(f"log row alone (one round trip)    {summary(log_samples)}")
+            print(
+                f"share of a lookup GET: {statistics.median(log_samples) / statistics.median(lookup):.0%}"
+            )
+            now = datetime.now(UTC)
+
+            def user(i: int, tag: str) -> UserWrite:
+                return to_write(
+                    Normalizer(USER_TYPE).document(okta_create_user(f"{tag}{i}@example.com"))
+                )
+
+            with_log = await timed(
+                requests,
+                lambda i: insert_user(
+                    conn, org.id, uuid.uuid4(), user(i, "logged"), now, log_json(row)
+                ),
+            )
+            bare_sql = (
+                "INSERT INTO scim_users (org_id, id, user_name, user_name_ci, external_id, active, "
+                "display_name, emails_ci, attrs, attrs_ci, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            )
+            bare = await timed(
+                requests,
+                lambda i: conn.execute(
+                    bare_sql, org.id, uuid.uuid4(), *user(i, "bare").columns(), now, now
+                ),
+            )
+            print(f"user insert with its log row      {summary(with_log)}")
+            print(f"user insert without a log row     {summary(bare)}")
+            print(
+                f"log cost inside POST /Users: {1000 * (statistics.median(with_log) - statistics.median(bare)):.2f} ms "
+                f"of a {1000 * statistics.median(creates):.2f} ms request"
+            )
+            await conn.close()
 
             # One member in and out of a team of 10 and of a team of min(users, 100,000).
             conn = await asyncpg.connect(url)
