@@ -7,7 +7,8 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
+from dashboard.app import DASHBOARD_PREFIX, create_dashboard_app
+from gateway.appkeys import DASHBOARD_APP, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.maintenance import log_maintenance_ctx
@@ -48,6 +49,8 @@ def create_app(
     if extend_scim is not None:
         extend_scim(app[SCIM_APP])
     app.add_subapp(settings.scim_base_path, app[SCIM_APP])
+    app[DASHBOARD_APP] = create_dashboard_app()
+    app.add_subapp(DASHBOARD_PREFIX, app[DASHBOARD_APP])
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
     app.router.add_get("/metrics", app[METRICS].handle, allow_head=False)

@@ -40,3 +40,10 @@ WITH found AS (
 SELECT f.org_id, f.id, f.digest, f.revoked_at, f.expires_at, f.usable,
        (SELECT count(*) FROM touched) AS touched
 FROM found f;
+
+-- name: get_org_token
+-- The dashboard only ever names tokens of the signed-in admin's org.
+SELECT org_id, id, last4, note, created_at, expires_at, revoked_at,
+       last_used_at, last_used_user_agent, host(last_used_ip) AS last_used_ip
+FROM scim_tokens
+WHERE org_id = $1 AND id = $2;
