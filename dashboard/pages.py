@@ -14,7 +14,7 @@ from gateway.appkeys import DASHBOARD_SESSION, SETTINGS
 from gateway.tokens import display_token
 
 
-def when(value: datetime | None, empty: str = "—") -> Markup:
+def when(value: datetime | None, empty: str = "—", *, short: bool = False) -> Markup:
     """A time for the page: UTC in the HTML, turned into the viewer's timezone by app.js,
     with the UTC instant on hover."""
     if value is None:
@@ -22,6 +22,8 @@ def when(value: datetime | None, empty: str = "—") -> Markup:
     utc = value.astimezone(UTC)
     iso = utc.isoformat(timespec="seconds").replace("+00:00", "Z")
     text = utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if short:
+        return Markup('<time datetime="{0}" title="{1}" class="short">{1}</time>').format(iso, text)
     return Markup('<time datetime="{0}" title="{1}">{1}</time>').format(iso, text)
 
 

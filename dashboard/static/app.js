@@ -7,11 +7,14 @@ function localTimes(root) {
     year: "numeric", month: "short", day: "numeric",
     hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
   });
+  const short = new Intl.DateTimeFormat(undefined, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  });
   for (const el of root.querySelectorAll("time[datetime]")) {
     const when = new Date(el.getAttribute("datetime"));
     if (Number.isNaN(when.getTime())) continue;
     el.title = when.toISOString().replace(".000Z", "Z").replace("T", " ") + " (UTC)";
-    el.textContent = format.format(when);
+    el.textContent = (el.classList.contains("short") ? short : format).format(when);
   }
 }
 

@@ -196,7 +196,7 @@ async def test_security_headers_on_every_page(admin: SignedIn) -> None:
         assert "frame-ancestors 'none'" in csp
         assert "unsafe-inline" not in csp
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
         assert response.headers["Cache-Control"] == "no-store"
     missing = await admin.client.get("/dashboard/nope")
     assert missing.status == 404
