@@ -7,7 +7,10 @@ state changes; every response carries the security headers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,7 +19,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from dashboard import auth, directory, scim_settings
+from dashboard import auth, directory, logs, scim_settings
 from dashboard.pages import add_template_globals, render
 from dashboard.security import (
     CSRF_FIELD,
@@ -28,7 +31,7 @@ from dashboard.security import (
     same_secret,
     session_cookie_name,
 )
-from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, SETTINGS
+from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, LIVE_LOG, SETTINGS
 from gateway.store import admins as admin_store
 
 logger = logging.getLogger(__name__)
@@ -145,6 +148,15 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{DASHBOARD_PREFIX}/settings/scim")
 
 
+async def live_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The live log's one poller of this process; on the root app, after the pool."""
+    task = asyncio.create_task(app[LIVE_LOG].run(app[DB_POOL]), name="dashboard-live-log")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_dashboard_app() -> web.Application:
     app = web.Application(middlewares=[error_page_middleware, session_middleware, csrf_middleware])
     env = aiohttp_jinja2.setup(
@@ -159,5 +171,6 @@ def create_dashboard_app() -> web.Application:
     auth.add_routes(app)
     scim_settings.add_routes(app)
     directory.add_routes(app)
+    logs.add_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static")
     return app

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from dashboard.app import DASHBOARD_PREFIX, create_dashboard_app
-from gateway.appkeys import DASHBOARD_APP, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
+from dashboard.app import DASHBOARD_PREFIX, create_dashboard_app, live_log_ctx
+from dashboard.live import LiveLog
+from gateway.appkeys import DASHBOARD_APP, LIVE_LOG, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.maintenance import log_maintenance_ctx
@@ -45,6 +46,8 @@ def create_app(
     app[PAGE_CURSORS] = PageCursors()
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
+    app[LIVE_LOG] = LiveLog()
+    app.cleanup_ctx.append(live_log_ctx)
     app[SCIM_APP] = create_scim_app()
     if extend_scim is not None:
         extend_scim(app[SCIM_APP])

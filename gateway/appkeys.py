@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from dashboard.live import LiveLog
 from gateway.logentry import LogEntry
 from gateway.metrics import Metrics
 from gateway.paging import PageCursors
@@ -18,6 +19,8 @@ METRICS = web.AppKey("metrics", Metrics)
 SCIM_APP = web.AppKey("scim_app", web.Application)
 # The dashboard sub-app, for reversing its URLs from the root app.
 DASHBOARD_APP = web.AppKey("dashboard_app", web.Application)
+# The dashboard's live log: one poller per process, shared by all open pages.
+LIVE_LOG = web.AppKey("live_log", LiveLog)
 # Keyset positions of list walks in progress (see PageCursors).
 PAGE_CURSORS = web.AppKey("page_cursors", PageCursors)
 

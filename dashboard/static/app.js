@@ -70,8 +70,94 @@ function tokenDialog() {
   });
 }
 
+function detailToggles() {
+  // Delegated, so rows added live toggle too.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-toggle]");
+    if (!button) return;
+    const detail = document.getElementById(button.dataset.toggle);
+    if (!detail) return;
+    const open = detail.hasAttribute("hidden");
+    detail.toggleAttribute("hidden", !open);
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "Hide" : "Details";
+  });
+}
+
+function bump(scope, key) {
+  const cell = scope.querySelector(`[data-count="${CSS.escape(key)}"]`);
+  if (cell) cell.textContent = String(Number(cell.textContent) + 1);
+}
+
+function liveLog() {
+  // One EventSource per page; the server fans rows out from one poller per process.
+  const status = document.getElementById("live-status");
+  if (!status || !window.EventSource) return;
+  const table = document.getElementById("log");
+  const pause = document.getElementById("live-pause");
+  let paused = false;
+  let held = [];
+  const show = (row) => {
+    if (table && !document.getElementById("row-" + row.id)) {
+      const holder = document.createElement("template");
+      holder.innerHTML = row.html.trim();
+      const entry = holder.content.firstElementChild;
+      entry.classList.add("fresh");
+      localTimes(entry);
+      table.querySelector("thead").after(entry);
+      const empty = document.getElementById("log-empty");
+      if (empty) empty.remove();
+    }
+    for (const job of document.querySelectorAll(`section.job[data-job="${CSS.escape(row.job || "")}"]`)) {
+      if (job.dataset.seen && job.dataset.seen.split(" ").includes(String(row.id))) continue;
+      job.dataset.seen = (job.dataset.seen || "") + " " + row.id;
+      bump(job, "requests");
+      bump(job, "all|" + row.outcome);
+      bump(job, row.event + "|" + row.outcome);
+      const last = job.querySelector("[data-last]");
+      if (last) {
+        last.innerHTML = `<time datetime="${row.at}"></time>`;
+        localTimes(last);
+      }
+    }
+  };
+  if (pause) {
+    pause.addEventListener("click", () => {
+      paused = !paused;
+      pause.setAttribute("aria-pressed", String(paused));
+      pause.textContent = paused ? "Resume" : "Pause";
+      status.textContent = paused ? "Paused" : "Live";
+      status.classList.toggle("paused", paused);
+      if (!paused) {
+        held.forEach(show);
+        held = [];
+      }
+    });
+  }
+  const source = new EventSource(status.dataset.src);
+  source.addEventListener("open", () => {
+    status.textContent = paused ? "Paused" : "Live";
+    status.classList.remove("offline");
+  });
+  source.addEventListener("error", () => {
+    status.textContent = "Reconnecting…";
+    status.classList.add("offline");
+  });
+  source.addEventListener("row", (event) => {
+    const row = JSON.parse(event.data);
+    if (paused) {
+      held.push(row);
+      status.textContent = `Paused (${held.length} new)`;
+    } else {
+      show(row);
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
   copyButtons(document);
   tokenDialog();
+  detailToggles();
+  liveLog();
 });

@@ -80,30 +80,9 @@ class LiveServer:
         return self.origin + "/api/sch/scim/v2"
 
 
-def _wait_for_setup_link(log: Path, proc: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited {proc.returncode}: {log.read_text()}")
-        match = re.search(r"(http://\S+/dashboard/setup\?code=\S+)", log.read_text())
-        if match:
-            try:
-                with urllib.request.urlopen(  # noqa: S310 (loopback URL built here)
-                    match[1].split("/dashboard")[0] + "/healthz", timeout=2
-                ) as response:
-                    if response.status == 200:
-                        return match[1]
-            except OSError:
-                pass
-        time.sleep(0.2)
-    raise AssertionError(f"serve printed no setup link in 90 s: {log.read_text()}")
-
-
-@pytest.fixture(scope="module")
-def live(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    database_url = in_thread(lambda: create_database(pg_server_url))
+def start_serve(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`serve` on a free port, its output in `log`; returns once /healthz answers."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
@@ -112,13 +91,47 @@ def live(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    origin = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited {proc.returncode}: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(origin + "/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return proc, origin
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    proc.wait(timeout=30)
+    raise AssertionError(f"serve did not come up in 90 s: {log.read_text()}")
+
+
+def stop_serve(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    database_url = in_thread(lambda: create_database(pg_server_url))
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    proc, origin = start_serve(database_url, log)
     try:
-        link = _wait_for_setup_link(log, proc)
-        yield LiveServer(f"http://127.0.0.1:{port}", database_url, link, log)
+        match = re.search(r"(http://\S+/dashboard/setup\?code=\S+)", log.read_text())
+        assert match, f"serve printed no setup link: {log.read_text()}"
+        yield LiveServer(origin, database_url, match[1], log)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_serve(proc)
         in_thread(lambda: drop_database(pg_server_url, database_url))
+
+
+@pytest.fixture(scope="module")
+def second_worker(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Another `serve` process on the same database, as a second worker or replica."""
+    proc, origin = start_serve(live.database_url, tmp_path_factory.mktemp("serve2") / "serve.log")
+    yield origin
+    stop_serve(proc)
 
 
 @pytest.fixture
@@ -152,9 +165,11 @@ def sign_in(page: Any, live: LiveServer, email: str = "ada@acme.example") -> Non
     page.wait_for_url("**/dashboard/settings/scim")
 
 
-def scim(live: LiveServer, token: str, method: str, path: str, body: Any = None) -> Any:
+def scim(
+    live: LiveServer, token: str, method: str, path: str, body: Any = None, *, origin: str = ""
+) -> Any:
     request = urllib.request.Request(  # noqa: S310 (loopback URL built here)
-        live.scim + path,
+        (origin + "/api/sch/scim/v2" if origin else live.scim) + path,
         method=method,
         data=None if body is None else json.dumps(body).encode(),
         headers={**OKTA_HEADERS, "Authorization": f"Bearer {token}"},
@@ -318,6 +333,73 @@ def test_other_orgs_ids_are_404_and_csrf_is_refused(page: Any, live: LiveServer)
     assert page.get_by_role("heading", name="Not allowed").is_visible()
     assert page.get_by_text("did not come from this dashboard").is_visible()
     shot(page, "12-csrf-refused")
+
+
+def test_live_logs_and_first_sync_from_a_second_worker(
+    page: Any, live: LiveServer, second_worker: str
+) -> None:
+    token, _ = in_thread(lambda: _token_for(live.database_url, "acme"))
+    # Okta's Test API Credentials starts this token's sync job.
+    scim(live, token, "GET", "/Users?startIndex=1&count=2", origin=second_worker)
+    sign_in(page, live)
+    sync = page.context.new_page()
+    sync.goto(live.origin + "/dashboard/first-sync")
+    latest = sync.locator("section.job").last
+    created = latest.locator('[data-count="Create user|success"]')
+    before = int(created.inner_text())
+    page.goto(live.origin + "/dashboard/logs")
+    page.locator("#live-status", has_text="Live").wait_for()
+
+    # Served by the other process: every process's poller reads the same database.
+    scim(
+        live,
+        token,
+        "POST",
+        "/Users",
+        okta_create_user("live@acme.example", external_id="00ulive"),
+        origin=second_worker,
+    )
+    answered = time.monotonic()
+    row = page.locator("tbody.entry", has_text="live@acme.example")
+    row.wait_for(timeout=2000)
+    seconds = time.monotonic() - answered
+    print(f"new log row on screen {seconds:.2f} s after the SCIM response")
+    assert seconds <= 2
+    assert "Create user" in row.inner_text()
+    # First sync counts too, without a reload.
+    sync.wait_for_function(
+        "([el, n]) => Number(el.textContent) === n", arg=[created.element_handle(), before + 1]
+    )
+    shot(sync, "15-first-sync")
+
+    # A failure row opens to its guidance.
+    nameless = okta_create_user("noname@acme.example", external_id="00unoname")
+    del nameless["name"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        scim(live, token, "POST", "/Users", nameless, origin=second_worker)
+    refused.value.close()
+    failure = page.locator("tbody.entry.outcome-failure", has_text="noname@acme.example")
+    failure.wait_for(timeout=2000)
+    assert "Failure" in failure.inner_text()
+    failure.get_by_role("button", name="Details").click()
+    assert failure.get_by_text("What Okta does next").is_visible()
+    assert failure.get_by_text("Okta does not retry this by itself").is_visible()
+    shot(page, "14-logs-live-failure-detail")
+
+    # Paused: rows wait; resumed: they appear.
+    page.get_by_role("button", name="Pause").click()
+    scim(
+        live,
+        token,
+        "GET",
+        "/Users?filter=userName%20eq%20%22held%40acme.example%22",
+        origin=second_worker,
+    )
+    page.locator("#live-status", has_text="Paused (1 new)").wait_for(timeout=3000)
+    assert page.locator("tbody.entry", has_text="held@acme.example").count() == 0
+    page.get_by_role("button", name="Resume").click()
+    page.locator("tbody.entry", has_text="held@acme.example").wait_for(timeout=2000)
+    sync.close()
 
 
 def test_sign_in_is_throttled(page: Any, live: LiveServer) -> None:
