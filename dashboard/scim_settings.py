@@ -13,6 +13,7 @@ from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, SETTINGS
 from gateway.store import tokens as token_store
 from gateway.tokens import display_token
 
+NOT_IN_ORG = "There is no such token in your org."
 EXPIRY_CHOICES = {"": None, "30": 30, "90": 90, "365": 365}
 
 
@@ -77,7 +78,7 @@ async def _own_token(request: web.Request) -> token_store.TokenInfo:
     async with request.config_dict[DB_POOL].acquire() as conn:
         info = await token_store.get_org_token(conn, session.org_id, token_id)
     if info is None:
-        raise web.HTTPNotFound(text="There is no such token in your org.")
+        raise web.HTTPNotFound(text=NOT_IN_ORG)
     return info
 
 
@@ -92,7 +93,7 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     async with request.config_dict[DB_POOL].acquire() as conn:
         info = await token_store.revoke_org_token(conn, session.org_id, token_id)
     if info is None:
-        raise web.HTTPNotFound(text="There is no such token in your org.")
+        raise web.HTTPNotFound(text=NOT_IN_ORG)
     raise web.HTTPSeeOther(f"/dashboard/settings/scim?revoked={info.id}")
 
 

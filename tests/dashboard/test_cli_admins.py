@@ -13,6 +13,15 @@ from tests.conftest import OrgWithToken
 from tests.test_cli import ROOT, clean_env, run
 
 
+def create_admin(
+    env: dict[str, str], email: str, password: str = "a long enough password"
+) -> subprocess.CompletedProcess[str]:
+    """`admins create --org acme`, the password on stdin as a script would pipe it."""
+    return run_with_stdin(
+        env, password + "\n", "admins", "create", "--org", "acme", "--email", email
+    )
+
+
 def run_with_stdin(env: dict[str, str], stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
@@ -34,37 +43,17 @@ def env(database_url: str, db: asyncpg.Connection) -> dict[str, str]:
 async def test_admins_create_list_disable(
     env: dict[str, str], db: asyncpg.Connection, acme: OrgWithToken
 ) -> None:
-    created = run_with_stdin(
-        env,
-        "a long enough password\n",
-        "admins",
-        "create",
-        "--org",
-        "acme",
-        "--email",
-        "Ada@Acme.example",
-    )
+    created = create_admin(env, "Ada@Acme.example")
     assert created.returncode == 0, created.stderr
     assert "created admin Ada@Acme.example of acme" in created.stdout
     stored = await db.fetchval("SELECT password_hash FROM dashboard_admins")
     assert stored.startswith("$argon2id$")
     assert PasswordHasher().verify(stored, "a long enough password")
 
-    again = run_with_stdin(
-        env,
-        "a long enough password\n",
-        "admins",
-        "create",
-        "--org",
-        "acme",
-        "--email",
-        "ada@acme.example",
-    )
+    again = create_admin(env, "ada@acme.example")
     assert again.returncode == 1
     assert "already exists" in again.stderr
-    short = run_with_stdin(
-        env, "short\n", "admins", "create", "--org", "acme", "--email", "b@acme.example"
-    )
+    short = create_admin(env, "b@acme.example", "short")
     assert short.returncode == 1
     assert "at least 12" in short.stderr
 
