@@ -57,6 +57,8 @@ class Settings:
     log_body_limit: int = 16 * 1024
     token_touch_seconds: int = 60
     log_retention_days: int = 90
+    # Provisioning-log rows kept on local disk while the database is away.
+    log_spool_max_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,7 +86,15 @@ class Settings:
             max_body_bytes=_int(env, "SCIM_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024),
             log_body_limit=_int(env, "LOG_BODY_LIMIT_BYTES", 16 * 1024, minimum=256),
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 90, minimum=1),
+            log_spool_max_bytes=_int(
+                env, "LOG_SPOOL_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024
+            ),
         )
+
+    @property
+    def log_spool_dir(self) -> Path:
+        """Where provisioning-log rows wait while the database is away."""
+        return self.data_dir / "log-spool"
 
     @property
     def scim_base_url(self) -> str:
