@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gateway.dbtypes import Connection
+from gateway.provlog.signals import Signal, org_signals
 from gateway.settings import Settings
-from gateway.signals import Signal, org_signals
 from gateway.store import provisioning_log as log_store
 from gateway.store.tokens import TokenInfo
 

@@ -39,8 +39,13 @@ async def user(request: web.Request) -> web.StreamResponse:
         if found is None:
             raise web.HTTPNotFound(text="There is no such user in your org.")
         teams = await directory.user_teams(conn, session.org_id, user_id)
-        history, _ = await log_store.list_log(
-            conn, session.org_id, log_store.LogFilter(target_id=user_id), limit=HISTORY_ROWS
+        history, _ = await log_store.target_history(
+            conn,
+            session.org_id,
+            target_type="User",
+            name=found.user_name,
+            target_id=user_id,
+            limit=HISTORY_ROWS,
         )
     return render(
         request,
@@ -82,8 +87,13 @@ async def team(request: web.Request) -> web.StreamResponse:
         members = await directory.team_members(
             conn, session.org_id, team_id, after=after, limit=PAGE_SIZE
         )
-        history, _ = await log_store.list_log(
-            conn, session.org_id, log_store.LogFilter(target_id=team_id), limit=HISTORY_ROWS
+        history, _ = await log_store.target_history(
+            conn,
+            session.org_id,
+            target_type="Group",
+            name=found.display_name,
+            target_id=team_id,
+            limit=HISTORY_ROWS,
         )
     return render(
         request,

@@ -5,11 +5,10 @@ has subscribers for rows newer than what it has already sent, and fans them out
 to every subscriber's queue. A row written by any worker process or replica is in
 PostgreSQL, so every process's poller finds it: no page ever queries by itself.
 
-Rows are read with `provisioning_log.list_log` over a short grace window and
-deduplicated by id, so a row whose request started before an earlier tick but
-committed after it is still sent. The log-core issue is adding a tail-after-cursor
-store function that never skips late commits; `_fetch_new` is the one place to
-switch to it.
+Rows are read with `provisioning_log.log_tail`, whose cursor never skips a row
+that commits late. A page subscribes with the tail cursor taken when it was
+rendered; joining an org that is already tailed, its stream first catches up from
+that cursor once (pages drop rows they already show).
 """
 
 from __future__ import annotations
@@ -18,37 +17,24 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import asyncpg
 
-from gateway.dbtypes import Connection
 from gateway.store import provisioning_log as log_store
 
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
-# How far back each tick looks again, for rows that commit after a later row's tick.
-GRACE = timedelta(seconds=10)
 MAX_ROWS_PER_TICK = 500
 QUEUE_SIZE = 100
 
 
 @dataclass
 class _OrgTail:
-    since: datetime
+    cursor: log_store.TailCursor
     subscribers: set[asyncio.Queue[list[log_store.LogRow]]] = field(default_factory=set)
-    sent_ids: set[int] = field(default_factory=set)
-    sent_order: deque[int] = field(default_factory=deque)
-
-    def remember(self, row_id: int) -> None:
-        self.sent_ids.add(row_id)
-        self.sent_order.append(row_id)
-        while len(self.sent_order) > 5 * MAX_ROWS_PER_TICK:
-            self.sent_ids.discard(self.sent_order.popleft())
 
 
 class LiveLog:
@@ -60,22 +46,19 @@ class LiveLog:
 
     @contextlib.contextmanager
     def subscribe(
-        self, org_id: uuid.UUID, since: datetime
-    ) -> Iterator[asyncio.Queue[list[log_store.LogRow]]]:
+        self, org_id: uuid.UUID, cursor: log_store.TailCursor
+    ) -> Iterator[tuple[asyncio.Queue[list[log_store.LogRow]], bool]]:
+        """A queue of the org's new rows, and whether the caller must first catch up
+        from its own cursor (the org was already tailed from a later one)."""
         queue: asyncio.Queue[list[log_store.LogRow]] = asyncio.Queue(QUEUE_SIZE)
         tail = self._orgs.get(org_id)
+        catch_up = tail is not None
         if tail is None:
-            tail = self._orgs[org_id] = _OrgTail(since=since - GRACE)
-        else:
-            # Rows between this page's render and now may have gone to the others
-            # already: send the window again; pages drop rows they show already.
-            tail.since = min(tail.since, since - GRACE)
-            tail.sent_ids.clear()
-            tail.sent_order.clear()
+            tail = self._orgs[org_id] = _OrgTail(cursor=cursor)
         tail.subscribers.add(queue)
         self._wake.set()
         try:
-            yield queue
+            yield queue, catch_up
         finally:
             tail.subscribers.discard(queue)
             if not tail.subscribers and self._orgs.get(org_id) is tail:
@@ -101,23 +84,11 @@ class LiveLog:
     async def _tick(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
             for org_id, tail in list(self._orgs.items()):
-                rows = await _fetch_new(conn, org_id, tail)
+                rows, tail.cursor = await log_store.log_tail(
+                    conn, org_id, tail.cursor, limit=MAX_ROWS_PER_TICK
+                )
                 if not rows:
                     continue
                 for queue in list(tail.subscribers):
                     with contextlib.suppress(asyncio.QueueFull):
                         queue.put_nowait(rows)
-
-
-async def _fetch_new(conn: Connection, org_id: uuid.UUID, tail: _OrgTail) -> list[log_store.LogRow]:
-    rows, _ = await log_store.list_log(
-        conn, org_id, log_store.LogFilter(since=tail.since), limit=MAX_ROWS_PER_TICK
-    )
-    fresh = [r for r in rows if r.id is not None and r.id not in tail.sent_ids]
-    for row in fresh:
-        assert row.id is not None
-        tail.remember(row.id)
-    if rows:
-        tail.since = max(tail.since, rows[0].occurred_at - GRACE)
-    fresh.reverse()  # oldest first, as they happened
-    return fresh

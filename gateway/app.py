@@ -12,9 +12,9 @@ from dashboard.live import LiveLog
 from gateway.appkeys import DASHBOARD_APP, LIVE_LOG, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
-from gateway.maintenance import log_maintenance_ctx
 from gateway.metrics import Metrics
 from gateway.paging import PageCursors
+from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.settings import Settings
 
@@ -46,6 +46,7 @@ def create_app(
     app[PAGE_CURSORS] = PageCursors()
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
+    app.cleanup_ctx.append(log_spool_ctx)
     app[LIVE_LOG] = LiveLog()
     app.cleanup_ctx.append(live_log_ctx)
     app[SCIM_APP] = create_scim_app()

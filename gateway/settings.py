@@ -65,6 +65,8 @@ class Settings:
     signin_window_minutes: int = 15
     signin_max_per_account: int = 5
     signin_max_per_ip: int = 30
+    # Provisioning-log rows kept on local disk while the database is away.
+    log_spool_max_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,7 +96,15 @@ class Settings:
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 90, minimum=1),
             session_idle_minutes=_int(env, "DASHBOARD_SESSION_IDLE_MINUTES", 30, minimum=1),
             session_max_hours=_int(env, "DASHBOARD_SESSION_MAX_HOURS", 12, minimum=1),
+            log_spool_max_bytes=_int(
+                env, "LOG_SPOOL_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024
+            ),
         )
+
+    @property
+    def log_spool_dir(self) -> Path:
+        """Where provisioning-log rows wait while the database is away."""
+        return self.data_dir / "log-spool"
 
     @property
     def public_origin(self) -> str:

@@ -84,6 +84,24 @@ function detailToggles() {
   });
 }
 
+function openDetails() {
+  // A row's own page shows its details open.
+  for (const table of document.querySelectorAll("table.log.open")) {
+    for (const button of table.querySelectorAll("button[data-toggle]")) button.click();
+  }
+}
+
+function markResolved(row) {
+  // A success for a target resolves its earlier failures, as the log's query does.
+  if (row.outcome !== "success" || !row.target_key) return;
+  for (const entry of document.querySelectorAll("tbody.entry.outcome-failure:not(.resolved)")) {
+    if (entry.dataset.targetKey !== row.target_key) continue;
+    entry.classList.add("resolved");
+    const label = entry.querySelector(".resolution");
+    if (label) label.textContent = "Resolved by a later success";
+  }
+}
+
 function bump(scope, key) {
   const cell = scope.querySelector(`[data-count="${CSS.escape(key)}"]`);
   if (cell) cell.textContent = String(Number(cell.textContent) + 1);
@@ -98,6 +116,7 @@ function liveLog() {
   let paused = false;
   let held = [];
   const show = (row) => {
+    markResolved(row);
     if (table && !document.getElementById("row-" + row.id)) {
       const holder = document.createElement("template");
       holder.innerHTML = row.html.trim();
@@ -159,5 +178,6 @@ document.addEventListener("DOMContentLoaded", () => {
   copyButtons(document);
   tokenDialog();
   detailToggles();
+  openDetails();
   liveLog();
 });

@@ -385,6 +385,17 @@ def test_live_logs_and_first_sync_from_a_second_worker(
     assert failure.get_by_text("What Okta does next").is_visible()
     assert failure.get_by_text("Okta does not retry this by itself").is_visible()
     shot(page, "14-logs-live-failure-detail")
+    # Okta's Retry Selected, once the mapping is fixed, resolves it on screen.
+    assert "Unresolved" in failure.inner_text()
+    scim(
+        live,
+        token,
+        "POST",
+        "/Users",
+        okta_create_user("noname@acme.example", external_id="00unoname"),
+        origin=second_worker,
+    )
+    failure.locator(".resolution", has_text="Resolved by a later success").wait_for(timeout=3000)
 
     # Paused: rows wait; resumed: they appear.
     page.get_by_role("button", name="Pause").click()

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import asyncpg
 from aiohttp import ClientResponse
 
 from gateway.appkeys import LIVE_LOG
@@ -113,3 +114,37 @@ async def test_first_sync_counts(admin: SignedIn, acme: OrgWithToken) -> None:
     assert "● Running" in html
     assert 'data-count="Create user|success">1<' in html
     assert 'data-count="requests">2<' in html
+
+
+async def test_row_page_retry_resolution_and_other_orgs_ids(
+    admin: SignedIn, acme: OrgWithToken, globex: OrgWithToken, db: asyncpg.Connection
+) -> None:
+    client = admin.client
+    nameless = okta_create_user("ann@acme.example")
+    del nameless["name"]
+    assert await okta(client, acme, "POST", "/Users", nameless) == 400
+    row_id = await db.fetchval(
+        "SELECT max(id) FROM provisioning_log WHERE org_id = $1", acme.org.id
+    )
+    page = await (await client.get(f"/dashboard/logs/{row_id}")).text()
+    assert "Unresolved" in page
+    assert "What to do" in page
+    unresolved = await (await client.get("/dashboard/logs?unresolved=1&q=ann@acme.example")).text()
+    assert f'id="row-{row_id}"' in unresolved
+
+    # Okta's Retry Selected after the mapping is fixed: the failure is resolved.
+    assert await okta(client, acme, "POST", "/Users", okta_create_user("ann@acme.example")) == 201
+    page = await (await client.get(f"/dashboard/logs/{row_id}")).text()
+    assert "Resolved by a later success" in page
+    assert (
+        f'id="row-{row_id}"' not in await (await client.get("/dashboard/logs?unresolved=1")).text()
+    )
+
+    await okta(client, globex, "GET", "/Users?startIndex=1&count=2")
+    other_row = await db.fetchval(
+        "SELECT max(id) FROM provisioning_log WHERE org_id = $1", globex.org.id
+    )
+    other_job = await db.fetchval("SELECT job_id FROM provisioning_log WHERE id = $1", other_row)
+    assert (await client.get(f"/dashboard/logs/{other_row}")).status == 404
+    other_jobs = await (await client.get(f"/dashboard/logs?job={other_job}")).text()
+    assert "No requests match these filters." in other_jobs
