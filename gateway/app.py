@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
+from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS, TOKEN_OWNERS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
@@ -42,6 +42,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics or Metrics()
     app[PAGE_CURSORS] = PageCursors()
+    app[TOKEN_OWNERS] = {}
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(log_spool_ctx)
