@@ -359,7 +359,9 @@ async def find_resources(
         await request_conn(request), where=where, order=order, params=params.values
     )
     request[LOG_ENTRY].facts["total"] = page.total
-    if query.filter and page.total == 1:
+    # A lookup that found one resource names it, when the page holds it (count=0
+    # or a startIndex past it is a 200 with the total only, RFC 7644 §3.4.2.4).
+    if query.filter and page.total == 1 and page.groups:
         request[LOG_ENTRY].target = group_target(page.groups[0].id, page.groups[0].attrs)
     last = page.groups[-1].seq if page.groups else None
     remember_window(request, window, query, len(page.groups), last)
