@@ -35,7 +35,6 @@ from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
-    Params,
     Special,
     membership_special,
 )
@@ -46,10 +45,10 @@ from gateway.scim.listing import (
     iso,
     list_response,
     open_window,
+    page_params,
     projection,
     remember_window,
     search_query,
-    where_and_order,
 )
 from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
 from gateway.scim.requestlog import (
@@ -353,8 +352,13 @@ async def find_resources(
     """The total matching and one page of rendered Groups."""
     org_id = request_org(request)
     window = open_window(request, org_id, "Group", query)
-    params = Params([org_id, window.after, window.offset, query.count, _wants_members(query)])
-    where, order = where_and_order(query, GROUP_FILTERS, params, "g.seq")
+    params, where, order = page_params(
+        query,
+        GROUP_FILTERS,
+        window,
+        [org_id, window.after, window.before, query.count, _wants_members(query)],
+        "g.seq",
+    )
     page = await store.find_groups(
         await request_conn(request), where=where, order=order, params=params.values
     )
@@ -364,7 +368,7 @@ async def find_resources(
     if query.filter and page.total == 1 and page.groups:
         request[LOG_ENTRY].target = group_target(page.groups[0].id, page.groups[0].attrs)
     last = page.groups[-1].seq if page.groups else None
-    remember_window(request, window, query, len(page.groups), last)
+    remember_window(request, window, query, len(page.groups), last, page.changes)
     base = base_url(request)
     return page.total, [
         project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)

@@ -29,10 +29,10 @@ from gateway.scim.listing import (
     iso,
     list_response,
     open_window,
+    page_params,
     projection,
     remember_window,
     search_query,
-    where_and_order,
 )
 from gateway.scim.patch import Patcher, parse_operations
 from gateway.scim.requestlog import change_log, change_recorded, request_conn, request_org
@@ -201,8 +201,9 @@ async def find_resources(
     """The total matching and one page of rendered Users."""
     org_id = request_org(request)
     window = open_window(request, org_id, "User", query)
-    params = Params([org_id, window.after, window.offset, query.count])
-    where, order = where_and_order(query, USER_FILTERS, params, "u.seq")
+    params, where, order = page_params(
+        query, USER_FILTERS, window, [org_id, window.after, window.before, query.count], "u.seq"
+    )
     page = await store.find_users(
         await request_conn(request), where=where, order=order, params=params.values
     )
@@ -212,7 +213,7 @@ async def find_resources(
     if query.filter and page.total == 1 and page.users:
         request[LOG_ENTRY].target = user_target(page.users[0].id, page.users[0].attrs)
     last = page.users[-1].seq if page.users else None
-    remember_window(request, window, query, len(page.users), last)
+    remember_window(request, window, query, len(page.users), last, page.changes)
     base = base_url(request)
     return page.total, [
         project(render_user(u, base), USER_TYPE, query.attributes, query.excluded)
