@@ -35,8 +35,7 @@ from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
-    Special,
-    membership_special,
+    Membership,
 )
 from gateway.scim.listing import (
     ListQuery,
@@ -70,16 +69,6 @@ _HAS_MEMBER = (
 )
 
 
-def _members_special(part: str) -> Special:
-    return membership_special(
-        _HAS_MEMBER,
-        "m.user_id",
-        "m.display_ci",
-        part=part,
-        type_value="User",
-    )
-
-
 GROUP_FILTERS = FilterTarget(
     resource=GROUP_TYPE,
     json_root="g.attrs_ci",
@@ -92,12 +81,8 @@ GROUP_FILTERS = FilterTarget(
         "meta.resourceType": Column("'Group'::text", "text"),
         "meta.version": Column("('W/\"' || g.version || '\"')", "text"),
     },
-    specials={
-        "members": _members_special(""),
-        "members.value": _members_special("value"),
-        "members.display": _members_special("display"),
-        "members.type": _members_special("type"),
-        "members.$ref": _members_special("value"),
+    memberships={
+        "members": Membership(_HAS_MEMBER, "m.user_id", "m.display_ci", type_value="User")
     },
 )
 

@@ -18,9 +18,8 @@ from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
+    Membership,
     Params,
-    Special,
-    membership_special,
 )
 from gateway.scim.listing import (
     ListQuery,
@@ -63,12 +62,6 @@ _IN_GROUP = (
 )
 
 
-def _groups_special(part: str) -> Special:
-    return membership_special(
-        _IN_GROUP, "m.group_id", "g.display_name_ci", part=part, type_value="direct"
-    )
-
-
 USER_FILTERS = FilterTarget(
     resource=USER_TYPE,
     json_root="u.attrs_ci",
@@ -86,10 +79,9 @@ USER_FILTERS = FilterTarget(
         # emails.value eq "x" → the GIN index on folded email values.
         "emails.value": _email_lookup,
         "emails": _email_lookup,
-        "groups": _groups_special(""),
-        "groups.value": _groups_special("value"),
-        "groups.display": _groups_special("display"),
-        "groups.type": _groups_special("type"),
+    },
+    memberships={
+        "groups": Membership(_IN_GROUP, "m.group_id", "g.display_name_ci", type_value="direct")
     },
 )
 
