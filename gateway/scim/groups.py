@@ -36,9 +36,7 @@ from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
-    Params,
-    Special,
-    membership_special,
+    Membership,
 )
 from gateway.scim.listing import (
     ListQuery,
@@ -47,10 +45,10 @@ from gateway.scim.listing import (
     iso,
     list_response,
     open_window,
+    page_params,
     projection,
     remember_window,
     search_query,
-    where_and_order,
 )
 from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
 from gateway.scim.resource import GROUP_TYPE, Normalizer, check_text, fold, project
@@ -65,16 +63,6 @@ _HAS_MEMBER = (
 )
 
 
-def _members_special(part: str) -> Special:
-    return membership_special(
-        _HAS_MEMBER,
-        "m.user_id",
-        "m.display_ci",
-        part=part,
-        type_value="User",
-    )
-
-
 GROUP_FILTERS = FilterTarget(
     resource=GROUP_TYPE,
     json_root="g.attrs_ci",
@@ -87,12 +75,8 @@ GROUP_FILTERS = FilterTarget(
         "meta.resourceType": Column("'Group'::text", "text"),
         "meta.version": Column("('W/\"' || g.version || '\"')", "text"),
     },
-    specials={
-        "members": _members_special(""),
-        "members.value": _members_special("value"),
-        "members.display": _members_special("display"),
-        "members.type": _members_special("type"),
-        "members.$ref": _members_special("value"),
+    memberships={
+        "members": Membership(_HAS_MEMBER, "m.user_id", "m.display_ci", type_value="User")
     },
 )
 
@@ -367,16 +351,23 @@ async def find_resources(
     """The total matching and one page of rendered Groups."""
     org_id = request_org(request)
     window = open_window(request, org_id, "Group", query)
-    params = Params([org_id, window.after, window.offset, query.count, _wants_members(query)])
-    where, order = where_and_order(query, GROUP_FILTERS, params, "g.seq")
+    params, where, order = page_params(
+        query,
+        GROUP_FILTERS,
+        window,
+        [org_id, window.after, window.before, query.count, _wants_members(query)],
+        "g.seq",
+    )
     page = await store.find_groups(
         await request_conn(request), where=where, order=order, params=params.values
     )
     request[LOG_ENTRY].facts["total"] = page.total
-    if query.filter and page.total == 1:
+    # A lookup that found one resource names it, when the page holds it (count=0
+    # or a startIndex past it is a 200 with the total only, RFC 7644 §3.4.2.4).
+    if query.filter and page.total == 1 and page.groups:
         request[LOG_ENTRY].target = group_target(page.groups[0].id, page.groups[0].attrs)
     last = page.groups[-1].seq if page.groups else None
-    remember_window(request, window, query, len(page.groups), last)
+    remember_window(request, window, query, len(page.groups), last, page.changes)
     base = base_url(request)
     return page.total, [
         project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)

@@ -158,16 +158,20 @@ async def delete_user(
 class Page:
     total: int
     users: list[UserRecord]
+    by_keyset: bool = False  # continued a walk after its remembered position
+    changes: int | None = None  # see gateway.paging.Position
 
 
 async def find_users(conn: Connection, *, where: str | None, order: str, params: list[Any]) -> Page:
     """One page of an org's users and the total matching.
 
-    `params` are $1 org id, $2 keyset (seq after), $3 offset, $4 limit, then the
+    `params` are $1 org id, $2 the seq a walk remembered before the page (0 for
+    none), $3 the rows before the page (startIndex - 1), $4 limit, then the
     filter's values; `where` (None for every user) and `order` come from the
-    filter compiler.
+    filter compiler. The page continues after $2 only if that lands at row $3 + 1
+    of the current order (see sql/queries/users.sql); else it is found by OFFSET.
     """
-    total, rows = await fetch_page(
+    found = await fetch_page(
         conn,
         list_query="list_users",
         find_query="find_users",
@@ -175,4 +179,9 @@ async def find_users(conn: Connection, *, where: str | None, order: str, params:
         order=order,
         params=params,
     )
-    return Page(total=total, users=[_record(r) for r in rows])
+    return Page(
+        total=found.total,
+        users=[_record(r) for r in found.rows],
+        by_keyset=found.by_keyset,
+        changes=found.changes,
+    )
