@@ -25,6 +25,7 @@ from gateway.embedded import start_embedded_postgres
 from gateway.events import EVENTS
 from gateway.guidance import guidance_for_log
 from gateway.migrate import MigrationError, check_schema, migrate
+from gateway.server import server_options
 from gateway.settings import Settings, SettingsError
 from gateway.signals import org_signals
 from gateway.store import orgs as org_store
@@ -309,7 +310,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        **server_options(settings),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

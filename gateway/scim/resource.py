@@ -130,9 +130,15 @@ class Normalizer:
 
     resource: ResourceType
     notes: list[str] = field(default_factory=list)
+    # The notes as a set: a body of many unknown keys must not cost a scan per key.
+    _noted: set[str] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._noted.update(self.notes)
 
     def note(self, text: str) -> None:
-        if text not in self.notes:
+        if text not in self._noted:
+            self._noted.add(text)
             self.notes.append(text)
 
     def document(self, body: dict[str, Any], *, require: bool = True) -> dict[str, Any]:
@@ -252,7 +258,7 @@ class Normalizer:
         if attr.type in ("string", "reference", "binary", "dateTime"):
             if not isinstance(value, str):
                 raise invalid_value(where, "a string", value)
-            return check_text(value, where)
+            return check_text(value, where, attr.max_length)
         if attr.type in ("integer", "decimal"):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise invalid_value(where, "a number", value)
@@ -300,7 +306,14 @@ def storable(text: str) -> bool:
     return True
 
 
-def check_text(value: str, where: str) -> str:
+def check_text(value: str, where: str, max_length: int) -> str:
+    if len(value) > max_length:
+        raise ScimError(
+            400,
+            f"Attribute '{where}' is {len(value)} characters long; at most {max_length} are "
+            "accepted. Shorten the value (or its mapping) in Okta.",
+            scim_type="invalidValue",
+        )
     if not storable(value):
         raise ScimError(
             400,
