@@ -15,10 +15,23 @@ from gateway.sql import QUERIES
 from gateway.store import fetch_page
 
 _USER_NAME_KEY = "scim_users_user_name_key"
+_EXTERNAL_ID_KEY = "scim_users_external_id_key"
 
 
 class UserNameTaken(Exception):
     """Another user of the org has this userName (compared case-insensitively)."""
+
+
+class ExternalIdTaken(Exception):
+    """Another user of the org has this externalId (compared exactly)."""
+
+
+def _taken(exc: asyncpg.UniqueViolationError) -> Exception:
+    if exc.constraint_name == _USER_NAME_KEY:
+        return UserNameTaken()
+    if exc.constraint_name == _EXTERNAL_ID_KEY:
+        return ExternalIdTaken()
+    return exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +93,7 @@ async def insert_user(
             QUERIES["insert_user"], org_id, user_id, *user.columns(), now, now, log
         )
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == _USER_NAME_KEY:
-            raise UserNameTaken from None
-        raise
+        raise _taken(exc) from None
     assert row is not None
     return int(row["seq"])
 
@@ -102,6 +113,14 @@ async def find_user_id_by_user_name(
 ) -> uuid.UUID | None:
     row = await conn.fetchrow(QUERIES["get_user_by_user_name"], org_id, user_name_ci)
     return None if row is None else row["id"]
+
+
+async def find_user_by_external_id(
+    conn: Connection, org_id: uuid.UUID, external_id: str
+) -> tuple[uuid.UUID, str] | None:
+    """(id, userName) of the org's user with this externalId."""
+    row = await conn.fetchrow(QUERIES["get_user_by_external_id"], org_id, external_id)
+    return None if row is None else (row["id"], row["user_name"])
 
 
 async def update_user(
@@ -127,9 +146,7 @@ async def update_user(
             log,
         )
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == _USER_NAME_KEY:
-            raise UserNameTaken from None
-        raise
+        raise _taken(exc) from None
     return row is not None
 
 
