@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import logging
 import re
 import sys
 import uuid
@@ -24,6 +23,7 @@ from gateway.dbtypes import Connection
 from gateway.embedded import start_embedded_postgres
 from gateway.events import EVENTS
 from gateway.guidance import guidance_for_log
+from gateway.logs import configure_logging
 from gateway.migrate import MigrationError, check_schema, migrate
 from gateway.server import server_options
 from gateway.settings import Settings, SettingsError
@@ -343,7 +343,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             f'  curl -H "Authorization: Bearer $TOKEN" {settings.scim_base_url}/ServiceProviderConfig',
             file=sys.stderr,
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     web.run_app(
         create_app(settings),
         host=settings.host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.logs import AccessLogger
 from gateway.settings import Settings
 
 
@@ -14,4 +15,6 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # become a large one, and an undecodable body would fail inside the HTTP
         # parser, before any SCIM error handling; the SCIM app answers 415 instead.
         "auto_decompress": False,
+        # Ours: JSON lines without query values, tokens or emails.
+        "access_log_class": AccessLogger,
     }
