@@ -187,6 +187,26 @@ async def _conflict(request: web.Request, user_name: str) -> ScimError:
     )
 
 
+async def _external_id_conflict(request: web.Request, external_id: str) -> ScimError:
+    existing = await store.find_user_by_external_id(
+        await request_conn(request), request_org(request), external_id
+    )
+    which = f" (id {existing[0]}, userName {existing[1]!r})" if existing else ""
+    args: dict[str, Any] = {"external_id": external_id}
+    if existing is not None:
+        request[LOG_ENTRY].target = Target("User", str(existing[0]), existing[1])
+        args |= {"existing_id": str(existing[0]), "existing_user_name": existing[1]}
+    return ScimError(
+        409,
+        f"externalId {external_id!r} is already used in this org by another user{which}; "
+        "externalId is unique per org. In Okta, link the existing user (or unassign the "
+        "duplicate) instead of creating a second one.",
+        scim_type="uniqueness",
+        code="duplicate_external_id",
+        args=args,
+    )
+
+
 async def list_users(request: web.Request) -> web.Response:
     return await _find(request, build_query(request.query))
 
@@ -249,6 +269,8 @@ async def create_user(request: web.Request) -> web.Response:
             )
         except store.UserNameTaken:
             raise await _conflict(request, user.attrs["userName"]) from None
+        except store.ExternalIdTaken:
+            raise await _external_id_conflict(request, user.attrs["externalId"]) from None
     return response
 
 
@@ -362,6 +384,8 @@ async def _try_write(
         )
     except store.UserNameTaken:
         raise await _conflict(request, user.attrs["userName"]) from None
+    except store.ExternalIdTaken:
+        raise await _external_id_conflict(request, user.attrs["externalId"]) from None
     if not written:
         return None
     return response

@@ -27,6 +27,9 @@ FOR UPDATE;
 -- name: get_user_by_user_name
 SELECT id, user_name FROM scim_users WHERE org_id = $1 AND user_name_ci = $2;
 
+-- name: get_user_by_external_id
+SELECT id, user_name FROM scim_users WHERE org_id = $1 AND external_id = $2;
+
 -- name: update_user
 -- Replace a user's attributes if it is still at version $13, with its log row ($14).
 WITH updated AS (
