@@ -9,7 +9,15 @@ from aiohttp.typedefs import Handler
 
 from dashboard.app import DASHBOARD_PREFIX, create_dashboard_app, live_log_ctx
 from dashboard.live import LiveLog
-from gateway.appkeys import DASHBOARD_APP, LIVE_LOG, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
+from gateway.appkeys import (
+    DASHBOARD_APP,
+    LIVE_LOG,
+    METRICS,
+    PAGE_CURSORS,
+    SCIM_APP,
+    SETTINGS,
+    TOKEN_OWNERS,
+)
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
@@ -44,6 +52,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics or Metrics()
     app[PAGE_CURSORS] = PageCursors()
+    app[TOKEN_OWNERS] = {}
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(log_spool_ctx)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import uuid
+
     import asyncpg
 
     from dashboard.live import LiveLog
@@ -35,6 +37,11 @@ LIVE_LOG: web.AppKey[LiveLog] = web.AppKey("live_log")
 PAGE_CURSORS: web.AppKey[PageCursors] = web.AppKey("page_cursors")
 # Provisioning-log rows kept on disk while the database is away.
 LOG_SPOOL: web.AppKey[LogSpool] = web.AppKey("log_spool")
+
+# Tokens seen valid recently: digest → (org id, token id). Only to file the log
+# rows of requests that failed because the database was away under their org;
+# never to authorize.
+TOKEN_OWNERS: web.AppKey[dict[bytes, tuple[uuid.UUID, uuid.UUID]]] = web.AppKey("token_owners")
 
 # The provisioning-log entry of the SCIM request being served.
 LOG_ENTRY: web.RequestKey[LogEntry] = web.RequestKey("log_entry")
