@@ -7,11 +7,17 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
+from gateway.appkeys import APP_NAME, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.maintenance import log_maintenance_ctx
 from gateway.metrics import Metrics
+from gateway.monitoring import (
+    metrics_listener_ctx,
+    metrics_on_main_port,
+    metrics_sampler_ctx,
+    request_metrics_middleware,
+)
 from gateway.paging import PageCursors
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.settings import Settings
@@ -37,18 +43,25 @@ def create_app(
 ) -> web.Application:
     """Build the gateway. `extend_scim` adds routes to the SCIM sub-app before it is mounted."""
     app = web.Application(
-        middlewares=[unmatched_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[request_metrics_middleware, unmatched_middleware],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[METRICS] = metrics or Metrics()
+    app[METRICS] = metrics or Metrics(
+        multiprocess_dir=settings.metrics_multiproc_dir,
+        org_label_limit=settings.metrics_org_limit,
+    )
     app[PAGE_CURSORS] = PageCursors()
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
+    app.cleanup_ctx.append(metrics_sampler_ctx)
+    app.cleanup_ctx.append(metrics_listener_ctx)
     app[SCIM_APP] = create_scim_app()
+    app[SCIM_APP][APP_NAME] = "scim"
     if extend_scim is not None:
         extend_scim(app[SCIM_APP])
     app.add_subapp(settings.scim_base_path, app[SCIM_APP])
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
-    app.router.add_get("/metrics", app[METRICS].handle, allow_head=False)
+    app.router.add_get("/metrics", metrics_on_main_port, allow_head=False)
     return app

@@ -15,6 +15,8 @@ DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", Metrics)
 # The SCIM sub-app, for reversing its URLs from the root app.
 SCIM_APP = web.AppKey("scim_app", web.Application)
+# A sub-app's name in the request metrics' `app` label ("scim", "dashboard").
+APP_NAME = web.AppKey("app_name", str)
 # Keyset positions of list walks in progress (see PageCursors).
 PAGE_CURSORS = web.AppKey("page_cursors", PageCursors)
 

@@ -10,7 +10,6 @@ other request the middleware writes the row after the response is built.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -116,12 +115,5 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
                 )
     if entry.recorded and entry.described is not None:
         event, outcome = entry.described
-        metrics.events.labels(event=event, outcome=outcome).inc()
-    route = request.match_info.route.resource
-    metrics.observe_request(
-        method=request.method,
-        route=route.canonical if route is not None else "unmatched",
-        status=response.status,
-        seconds=time.perf_counter() - entry.started,
-    )
+        metrics.record_log_row(event, outcome, None)
     return response
