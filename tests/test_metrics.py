@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from gateway.store import tokens as token_store
 from tests.conftest import PUBLIC_BASE_URL, OrgWithToken, make_org
 from tests.metrics_text import Scrape
@@ -271,3 +271,29 @@ async def test_org_label_is_opt_in_and_capped(
     assert s.value("scim_users", state="active", org="other") == 3
     assert s.value("scim_tokens_active", org="acme") == 1
     assert {labels["org"] for labels, _ in s.samples("scim_teams")} == {"acme", "other"}
+
+
+# -- settings ---------------------------------------------------------------------
+
+
+def test_metrics_settings_from_the_environment() -> None:
+    default = Settings.from_env({})
+    assert default.metrics_listen == ("127.0.0.1", 9464)
+    assert default.metrics_token is None
+    assert default.metrics_org_limit is None
+    assert Settings.from_env({"METRICS_LISTEN": "off"}).metrics_listen is None
+    assert Settings.from_env({"METRICS_LISTEN": "[::1]:9100"}).metrics_listen == ("::1", 9100)
+    assert Settings.from_env({"METRICS_ORG_LABEL": "1"}).metrics_org_limit == 50
+    labelled = Settings.from_env({"METRICS_ORG_LABEL": "1", "METRICS_ORG_LIMIT": "5"})
+    assert labelled.metrics_org_limit == 5
+    token = Settings.from_env({"METRICS_TOKEN": METRICS_TOKEN})
+    assert token.metrics_token == METRICS_TOKEN
+    assert METRICS_TOKEN not in repr(token)
+    for bad in (
+        {"METRICS_LISTEN": "9464"},
+        {"METRICS_LISTEN": "localhost:port"},
+        {"METRICS_TOKEN": "short"},
+        {"METRICS_ORG_LABEL": "maybe"},
+    ):
+        with pytest.raises(SettingsError):
+            Settings.from_env(bad)
