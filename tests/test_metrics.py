@@ -54,6 +54,24 @@ async def log_counts(db: asyncpg.Connection) -> dict[tuple[str, str], float]:
     return {(r["event"], r["outcome"]): float(r["n"]) for r in rows}
 
 
+async def code_counts(db: asyncpg.Connection) -> dict[str, dict[tuple[str, ...], float]] | None:
+    """Failures and warnings by the log's reason code; None while the log has no code column."""
+    column = await db.fetchval(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'provisioning_log' "
+        "AND column_name IN ('code', 'reason_code') ORDER BY column_name LIMIT 1"
+    )
+    if column is None:
+        return None
+    rows = await db.fetch(
+        f"SELECT outcome, coalesce({column}, 'uncoded') AS code, count(*) AS n "  # noqa: S608
+        "FROM provisioning_log WHERE outcome IN ('failure', 'warning') GROUP BY 1, 2"
+    )
+    found: dict[str, dict[tuple[str, ...], float]] = {"failure": {}, "warning": {}}
+    for r in rows:
+        found[r["outcome"]][(r["code"],)] = float(r["n"])
+    return found
+
+
 async def test_every_sub_app_is_counted_by_route_template_without_ids_or_secrets(
     client: Client, base: str, acme: OrgWithToken
 ) -> None:
@@ -93,6 +111,10 @@ async def test_provisioning_counts_equal_the_log_after_an_okta_first_sync(
     assert s.value("scim_provisioning_failures_total") == failures
     warnings = sum(n for (_, outcome), n in logged.items() if outcome == "warning")
     assert s.value("scim_provisioning_warnings_total") == warnings
+    coded = await code_counts(db)
+    if coded is not None:  # the log keeps reason codes: the metrics count them alike
+        assert s.by("scim_provisioning_failures_total", "code") == coded["failure"]
+        assert s.by("scim_provisioning_warnings_total", "code") == coded["warning"]
     # Every request was counted at the root, once; the scrape itself is not yet.
     assert s.value("scim_http_requests_total") == result.requests
     assert s.value("scim_http_requests_total", status="409") == 1
