@@ -1,6 +1,6 @@
 """The dashboard in Debian's Chromium, driven by Playwright, against `serve` in a subprocess.
 
-One browser for the session, one server for the module; the tests run in file
+One browser and one server for the module; the tests run in file
 order and share the server's data (setup first). Each page visited is saved as a
 screenshot under var/screenshots/ (see the README).
 """
@@ -55,8 +55,11 @@ def in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return pool.submit(lambda: asyncio.run(make())).result()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser for all the browser tests (they live in this module). Module scope,
+    not session: while Playwright's sync API runs, its event loop is the thread's
+    running loop, which later async tests cannot share."""
     if not CHROMIUM.exists():
         message = "Debian's chromium is not installed (apt-get install -y chromium)"
         if os.environ.get("CI"):
