@@ -10,11 +10,21 @@ from aiohttp import web
 from dashboard.pages import render
 from dashboard.scim_settings import parse_id
 from gateway.appkeys import DASHBOARD_SESSION, DB_POOL
+from gateway.dbtypes import Connection
 from gateway.store import directory
 from gateway.store import provisioning_log as log_store
 
 PAGE_SIZE = 50
 HISTORY_ROWS = 50
+
+
+async def _history(conn: Connection, org_id: uuid.UUID, name: str) -> list[log_store.LogRow]:
+    # By the target's name through list_log: target_history is not usable yet (it sends
+    # a $3 its query never uses; the lead's tests mark that bug).
+    rows, _ = await log_store.list_log(
+        conn, org_id, log_store.LogFilter(target=name), limit=HISTORY_ROWS
+    )
+    return rows
 
 
 async def users(request: web.Request) -> web.StreamResponse:
@@ -39,14 +49,7 @@ async def user(request: web.Request) -> web.StreamResponse:
         if found is None:
             raise web.HTTPNotFound(text="There is no such user in your org.")
         teams = await directory.user_teams(conn, session.org_id, user_id)
-        history, _ = await log_store.target_history(
-            conn,
-            session.org_id,
-            target_type="User",
-            name=found.user_name,
-            target_id=user_id,
-            limit=HISTORY_ROWS,
-        )
+        history = await _history(conn, session.org_id, found.user_name)
     return render(
         request,
         "user.html",
@@ -87,14 +90,7 @@ async def team(request: web.Request) -> web.StreamResponse:
         members = await directory.team_members(
             conn, session.org_id, team_id, after=after, limit=PAGE_SIZE
         )
-        history, _ = await log_store.target_history(
-            conn,
-            session.org_id,
-            target_type="Group",
-            name=found.display_name,
-            target_id=team_id,
-            limit=HISTORY_ROWS,
-        )
+        history = await _history(conn, session.org_id, found.display_name)
     return render(
         request,
         "team.html",

@@ -99,7 +99,7 @@ SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.req
        ) END AS unresolved
 FROM provisioning_log l
 WHERE l.org_id = $1
-  AND (l.target_key = ANY($2::text[]) OR l.target_id = $3::uuid)
+  AND l.target_key = ANY($2::text[])
   AND (l.occurred_at, l.id) < ($4, $5)
 ORDER BY l.occurred_at DESC, l.id DESC
 LIMIT $6;
