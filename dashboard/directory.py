@@ -18,11 +18,12 @@ PAGE_SIZE = 50
 HISTORY_ROWS = 50
 
 
-async def _history(conn: Connection, org_id: uuid.UUID, name: str) -> list[log_store.LogRow]:
-    # By the target's name through list_log: target_history is not usable yet (it sends
-    # a $3 its query never uses; the lead's tests mark that bug).
-    rows, _ = await log_store.list_log(
-        conn, org_id, log_store.LogFilter(target=name), limit=HISTORY_ROWS
+async def _history(
+    conn: Connection, org_id: uuid.UUID, kind: str, name: str, target_id: uuid.UUID
+) -> list[log_store.LogRow]:
+    """Rows about this user or team: by its name (failures before it existed too) and its id."""
+    rows, _ = await log_store.target_history(
+        conn, org_id, target_type=kind, name=name, target_id=target_id, limit=HISTORY_ROWS
     )
     return rows
 
@@ -49,7 +50,7 @@ async def user(request: web.Request) -> web.StreamResponse:
         if found is None:
             raise web.HTTPNotFound(text="There is no such user in your org.")
         teams = await directory.user_teams(conn, session.org_id, user_id)
-        history = await _history(conn, session.org_id, found.user_name)
+        history = await _history(conn, session.org_id, "User", found.user_name, user_id)
     return render(
         request,
         "user.html",
@@ -90,7 +91,7 @@ async def team(request: web.Request) -> web.StreamResponse:
         members = await directory.team_members(
             conn, session.org_id, team_id, after=after, limit=PAGE_SIZE
         )
-        history = await _history(conn, session.org_id, found.display_name)
+        history = await _history(conn, session.org_id, "Group", found.display_name, team_id)
     return render(
         request,
         "team.html",
