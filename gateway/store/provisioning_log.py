@@ -217,6 +217,47 @@ def target_keys(text: str) -> tuple[list[str], tuple[list[str], list[str]] | Non
     return [f"user:{folded}", f"group:{folded}"], None
 
 
+# One fixed fragment per filter; {a} is the table that drives the page (the log, or
+# the unresolved failures), {n} the filter's first parameter. Values are never formatted in.
+_FILTERS = {
+    "outcome": "AND l.outcome = ${n}::text",
+    "event": "AND {a}.event = ${n}::text",
+    "code": "AND l.code = ${n}::text",
+    "job_id": "AND {a}.job_id = ${n}::uuid",
+    "target_id": "AND l.target_id = ${n}::uuid",
+    "keys": "AND {a}.target_key = ANY(${n}::text[])",
+    "ranges": (
+        "AND (({a}.target_key >= ${n}::text AND {a}.target_key < ${n1}::text)"
+        " OR ({a}.target_key >= ${n2}::text AND {a}.target_key < ${n3}::text))"
+    ),
+}
+
+
+def _filters(where: LogFilter, driver: str, first: int) -> tuple[str, list[Any]]:
+    keys, ranges = target_keys(where.target) if where.target else ([], None)
+    chosen: list[tuple[str, list[Any]]] = [
+        (name, [value])
+        for name, value in (
+            ("outcome", where.outcome),
+            ("event", where.event),
+            ("code", where.code),
+            ("job_id", where.job_id),
+            ("target_id", where.target_id),
+            ("keys", keys or None),
+        )
+        if value is not None
+    ]
+    if ranges is not None:
+        (user_low, group_low), (user_high, group_high) = ranges
+        chosen.append(("ranges", [user_low, user_high, group_low, group_high]))
+    fragments, params, n = [], [], first
+    for name, values in chosen:
+        fragments.append(_FILTERS[name].format(a=driver, n=n, n1=n + 1, n2=n + 2, n3=n + 3))
+        params.extend(values)
+        n += len(values)
+    return "\n  ".join(fragments), params
+
+
 async def list_log(
     conn: Connection,
     org_id: uuid.UUID | None,
@@ -227,29 +268,21 @@ async def list_log(
 ) -> tuple[list[LogRow], Cursor | None]:
     """An org's log rows (org None: rows no org could be found for), newest first,
     with the cursor of the next page, if any."""
-    keys, ranges = target_keys(where.target) if where.target else ([], None)
-    name = "log_page_unresolved" if where.unresolved else "log_page"
-    if org_id is None:
-        name = "log_page_unattributed"
-    params: list[Any] = [
-        org_id,
+    window: list[Any] = [
         where.since or _EARLIEST,
         where.until or _LATEST,
         before.occurred_at if before else _LATEST,
         before.id if before else 0,
         limit + 1,
-        where.outcome,
-        where.event,
-        where.code,
-        where.job_id,
-        where.target_id,
-        keys or None,
-        ranges[0] if ranges else None,
-        ranges[1] if ranges else None,
     ]
     if org_id is None:
-        params = params[1:6]
-    rows = [_row(r) for r in await conn.fetch(QUERIES[name], *params)]
+        records = await conn.fetch(QUERIES["log_page_unattributed"], *window)
+    else:
+        name, driver = ("log_page_unresolved", "u") if where.unresolved else ("log_page", "l")
+        fragment, values = _filters(where, driver, first=7)
+        sql = QUERIES[name].replace("/*filters*/", fragment)
+        records = await conn.fetch(sql, org_id, *window, *values)
+    rows = [_row(r) for r in records]
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
@@ -428,13 +461,15 @@ async def list_jobs(
 ) -> list[JobSummary]:
     """The org's sync jobs, newest first, from their summaries (never from the log)."""
     first = await first_sync_job(conn, org_id)
-    rows = await conn.fetch(QUERIES["list_jobs"], org_id, since or _EARLIEST, None, limit)
+    sql = QUERIES["list_jobs"].replace("/*job*/", "")
+    rows = await conn.fetch(sql, org_id, since or _EARLIEST, limit)
     return [_job(r, first) for r in rows]
 
 
 async def job_summary(conn: Connection, org_id: uuid.UUID, job_id: uuid.UUID) -> JobSummary | None:
     first = await first_sync_job(conn, org_id)
-    rows = await conn.fetch(QUERIES["list_jobs"], org_id, _EARLIEST, job_id, 1)
+    sql = QUERIES["list_jobs"].replace("/*job*/", "AND s.job_id = $4::uuid")
+    rows = await conn.fetch(sql, org_id, _EARLIEST, 1, job_id)
     return _job(rows[0], first) if rows else None
 
 

@@ -4,11 +4,10 @@
 SELECT record_provisioning_log($1);
 
 -- name: log_page
--- An org's rows, newest first, before a (occurred_at, id) cursor. Every filter is
--- optional ($n IS NULL); with plans made for the values, the planner picks the
--- index of the filters that are set. $1 org, $2 since, $3 until, $4/$5 cursor,
--- $6 limit, $7 outcome, $8 event, $9 code, $10 job, $11 target id, $12 target
--- keys, $13/$14 the low and high ends of target-key ranges (user:, group:) for a prefix.
+-- An org's rows, newest first, before a (occurred_at, id) cursor. $1 org, $2 since,
+-- $3 until, $4/$5 cursor, $6 limit. The gateway replaces the filters marker with one fixed
+-- fragment per filter that is set (values from $7 on), so every plan, generic or
+-- custom, sees exactly the conditions that apply and uses their index.
 SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
        l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
        l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
@@ -22,21 +21,13 @@ FROM provisioning_log l
 WHERE l.org_id = $1
   AND l.occurred_at >= $2 AND l.occurred_at < $3
   AND (l.occurred_at, l.id) < ($4, $5)
-  AND ($7::text IS NULL OR l.outcome = $7)
-  AND ($8::text IS NULL OR l.event = $8)
-  AND ($9::text IS NULL OR l.code = $9)
-  AND ($10::uuid IS NULL OR l.job_id = $10)
-  AND ($11::uuid IS NULL OR l.target_id = $11)
-  AND ($12::text[] IS NULL OR l.target_key = ANY($12::text[]))
-  AND ($13::text[] IS NULL
-       OR (l.target_key >= ($13::text[])[1] AND l.target_key < ($14::text[])[1])
-       OR (l.target_key >= ($13::text[])[2] AND l.target_key < ($14::text[])[2]))
+  /*filters*/
 ORDER BY l.occurred_at DESC, l.id DESC
 LIMIT $6;
 
 -- name: log_page_unresolved
 -- Like log_page, for failures that still need action: read from the small table of
--- unresolved failures, newest first.
+-- unresolved failures, newest first (the filters marker as in log_page).
 SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
        l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
        l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
@@ -48,15 +39,7 @@ JOIN provisioning_log l ON l.id = u.log_id AND l.occurred_at = u.occurred_at AND
 WHERE u.org_id = $1
   AND u.occurred_at >= $2 AND u.occurred_at < $3
   AND (u.occurred_at, u.log_id) < ($4, $5)
-  AND ($7::text IS NULL OR l.outcome = $7)
-  AND ($8::text IS NULL OR u.event = $8)
-  AND ($9::text IS NULL OR l.code = $9)
-  AND ($10::uuid IS NULL OR u.job_id = $10)
-  AND ($11::uuid IS NULL OR l.target_id = $11)
-  AND ($12::text[] IS NULL OR u.target_key = ANY($12::text[]))
-  AND ($13::text[] IS NULL
-       OR (u.target_key >= ($13::text[])[1] AND u.target_key < ($14::text[])[1])
-       OR (u.target_key >= ($13::text[])[2] AND u.target_key < ($14::text[])[2]))
+  /*filters*/
 ORDER BY u.occurred_at DESC, u.log_id DESC
 LIMIT $6;
 
@@ -142,7 +125,7 @@ ORDER BY started_at
 LIMIT 1;
 
 -- name: list_jobs
--- Sync jobs that started at or after $2 (or job $3), newest first, from their
+-- Sync jobs that started at or after $2 (the job marker: one job, $4), newest first, from their
 -- summaries: counts summed over the shards, unresolved failures counted.
 SELECT s.job_id, s.token_id, s.started_at, s.provisioned_at,
        coalesce(c.last_at, s.started_at) AS ended_at,
@@ -166,9 +149,9 @@ LEFT JOIN LATERAL (
     FROM sync_job_counts k
     WHERE k.org_id = s.org_id AND k.job_id = s.job_id
 ) AS c ON true
-WHERE s.org_id = $1 AND s.started_at >= $2 AND ($3::uuid IS NULL OR s.job_id = $3)
+WHERE s.org_id = $1 AND s.started_at >= $2 /*job*/
 ORDER BY s.started_at DESC
-LIMIT $4;
+LIMIT $3;
 
 -- name: log_hourly
 -- Requests per hour since $2, by counter key, summed over the shards.

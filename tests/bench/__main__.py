@@ -2,6 +2,7 @@
 
     make bench                                  # BENCH_DATABASE_URL, else embedded
     make bench BENCH_ARGS="--users 1000000"
+    make bench BENCH_ARGS="--only-log --log-rows 1000000,10000000"
 
 Prints latency percentiles and the ratios that matter: the cost of an import page
 near the end of a large org against the first page (keyset vs OFFSET), and the
@@ -40,6 +41,7 @@ from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from gateway.store.provisioning_log import LogRow, PendingRow, log_json, record_request
 from gateway.store.users import UserWrite, insert_user
+from tests.bench.log import bench_log
 from tests.conftest import with_database
 from tests.payloads import dumps, okta_create_user
 
@@ -61,7 +63,9 @@ async def timed(n: int, call: Callable[[int], Awaitable[Any]]) -> list[float]:
     return samples
 
 
-async def run(server_url: str, users: int, requests: int) -> None:
+async def run(
+    server_url: str, users: int, requests: int, log_sizes: list[int], only_log: bool
+) -> None:
     name = f"gw_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -69,6 +73,10 @@ async def run(server_url: str, users: int, requests: int) -> None:
     try:
         conn = await asyncpg.connect(url)
         await migrate(conn)
+        if only_log:
+            await conn.close()
+            await bench_log(url, log_sizes, requests)
+            return
         org = await org_store.create_org(conn, "bench")
         token, token_info = await token_store.create_token(conn, org.id)
         token_id = token_info.id
@@ -281,6 +289,8 @@ async def run(server_url: str, users: int, requests: int) -> None:
             small, large = group_samples[10], group_samples[min(users, 100_000)]
             print(f"ratio large/small team PATCH: {large / small:.2f}x")
             await bench_dashboard(url, org.id, server, requests, users)
+        if log_sizes:
+            await bench_log(url, log_sizes, requests)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -358,15 +368,23 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=300, help="requests per measurement (default 300)"
     )
+    parser.add_argument(
+        "--log-rows",
+        default="1000000,10000000",
+        help="provisioning-log sizes of one org to measure the log's reads at, comma-"
+        "separated (default 1000000,10000000; empty to skip)",
+    )
+    parser.add_argument("--only-log", action="store_true", help="only the provisioning log's reads")
     args = parser.parse_args()
+    log_sizes = sorted(int(n) for n in args.log_rows.split(",") if n.strip())
     server_url = os.environ.get("BENCH_DATABASE_URL")
     if server_url:
-        asyncio.run(run(server_url, args.users, args.requests))
+        asyncio.run(run(server_url, args.users, args.requests, log_sizes, args.only_log))
         return
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     tmp.chmod(0o755)
     with throwaway_postgres(tmp) as url:
-        asyncio.run(run(url, args.users, args.requests))
+        asyncio.run(run(url, args.users, args.requests, log_sizes, args.only_log))
 
 
 if __name__ == "__main__":

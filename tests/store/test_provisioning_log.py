@@ -692,7 +692,9 @@ async def _plan_text(db: asyncpg.Connection, sql: str, args: tuple[Any, ...]) ->
 
 
 def _captured(calls: list[tuple[str, tuple[Any, ...]]], name: str) -> tuple[str, tuple[Any, ...]]:
-    (call,) = [c for c in calls if c[0] == QUERIES[name]]
+    # The text before the store's fixed filter fragments.
+    head = QUERIES[name].split("/*filters*/")[0].split("/*job*/")[0]
+    (call,) = [c for c in calls if c[0].startswith(head)]
     return call
 
 
@@ -832,7 +834,11 @@ async def test_jobs_are_read_from_their_summaries_never_from_the_log(
         seeded_log.org_id,
         uuid.UUID("00000000-0000-4000-8000-000000000010"),
     )
-    assert {sql for sql, _ in capture.calls} == {QUERIES["list_jobs"], QUERIES["first_sync_job"]}
+    head = QUERIES["list_jobs"].split("/*job*/")[0]
+    assert {"list_jobs" if sql.startswith(head) else sql for sql, _ in capture.calls} == {
+        "list_jobs",
+        QUERIES["first_sync_job"],
+    }
     for sql, args in capture.calls:
         nodes = await _plan(plan_db, sql, args)
         relations = {n["Relation Name"] for n in nodes if "Relation Name" in n}
