@@ -10,7 +10,6 @@ from aiohttp.typedefs import Handler
 from gateway.appkeys import APP_NAME, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
-from gateway.maintenance import log_maintenance_ctx
 from gateway.metrics import Metrics
 from gateway.monitoring import (
     metrics_listener_ctx,
@@ -19,6 +18,7 @@ from gateway.monitoring import (
     request_metrics_middleware,
 )
 from gateway.paging import PageCursors
+from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.settings import Settings
 
@@ -56,6 +56,7 @@ def create_app(
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(metrics_sampler_ctx)
     app.cleanup_ctx.append(metrics_listener_ctx)
+    app.cleanup_ctx.append(log_spool_ctx)
     app[SCIM_APP] = create_scim_app()
     app[SCIM_APP][APP_NAME] = "scim"
     if extend_scim is not None:

@@ -31,7 +31,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from gateway.events import EVENTS, FAILURE, SUCCESS, WARNING
+from gateway.provlog.codes import CODES
+from gateway.provlog.events import EVENTS, FAILURE, SUCCESS, WARNING
 from gateway.tokens import AuthFailure
 
 # Okta gives up on a request after 60 s: the buckets reach past it so requests that
@@ -45,8 +46,7 @@ _ACQUIRE_BUCKETS = (*_FAST_BUCKETS, 10.0, 30.0)
 
 NO_ORG = ""
 OTHER_ORGS = "other"
-# A failure or warning whose row carries no reason code (every row, until the
-# provisioning log's typed codes land).
+# A failure or warning whose row carries no reason code (none should).
 UNCODED = "uncoded"
 
 # SQLSTATE classes worth telling apart on a dashboard (PostgreSQL appendix A);
@@ -80,7 +80,7 @@ def query_error_class(exc: BaseException) -> str:
         return _SQLSTATE_CLASSES.get(sqlstate[:2], "other")
     if isinstance(exc, TimeoutError):
         return "timeout"
-    if isinstance(exc, asyncpg.InterfaceError):
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
         return "interface_error"
     if isinstance(exc, OSError):
         return "connection_lost"
@@ -378,8 +378,11 @@ class Metrics:
             for event in EVENTS:
                 for outcome in (SUCCESS, FAILURE, WARNING):
                     self.events.labels(event=event, outcome=outcome)
-            self.failures.labels(code=UNCODED)
-            self.warnings.labels(code=UNCODED)
+            for code in CODES.values():
+                if code.kind == FAILURE:
+                    self.failures.labels(code=code.name)
+                elif code.kind == WARNING:
+                    self.warnings.labels(code=code.name)
 
     # -- provisioning log ----------------------------------------------------------
 

@@ -33,7 +33,15 @@ UNMATCHED_ROUTE = "unmatched"
 SAMPLE_SECONDS = 1.0
 READINESS_EVERY_SAMPLES = 5
 STATE_TIMEOUT_SECONDS = 5.0
-_DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# InternalClientError: asyncpg's protocol state after a backend was terminated
+# under a connection in use; for a scrape, the database did not answer.
+_DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 def _route_of(request: web.Request) -> tuple[str, str]:

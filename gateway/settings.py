@@ -105,6 +105,8 @@ class Settings:
     metrics_multiproc_dir: Path | None = None
     # Worker processes for `serve` (None: one per CPU core).
     workers: int | None = None
+    # Provisioning-log rows kept on local disk while the database is away.
+    log_spool_max_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -145,7 +147,15 @@ class Settings:
                 else None
             ),
             workers=_int(env, "GATEWAY_WORKERS", 0, minimum=0) or None,
+            log_spool_max_bytes=_int(
+                env, "LOG_SPOOL_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024
+            ),
         )
+
+    @property
+    def log_spool_dir(self) -> Path:
+        """Where provisioning-log rows wait while the database is away."""
+        return self.data_dir / "log-spool"
 
     @property
     def scim_base_url(self) -> str:

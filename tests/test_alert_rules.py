@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from gateway.guidance import OKTA_WAITS
+from gateway.provlog.guidance import OKTA_WAITS
 from tests.tools import require
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "grafana" / "prometheus"

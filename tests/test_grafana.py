@@ -358,7 +358,12 @@ async def test_every_panel_query_returns_data_from_two_workers(
         await wait_for("the dead worker to be replaced", replaced)
         after = Scrape(await scrape(session, gateway))
         assert after.by("scim_provisioning_events_total", "event", "outcome") == logged
-        assert after.value("scim_ready") == 1
+
+        async def all_ready() -> bool:
+            # A starting worker reports not ready until its pool answers.
+            return Scrape(await scrape(session, gateway)).value("scim_ready") == 1
+
+        await wait_for("the new worker to be ready", all_ready)
 
     # Graceful shutdown of every worker; the multiprocess directory goes with them.
     gateway.process.send_signal(signal.SIGTERM)

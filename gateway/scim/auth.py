@@ -6,10 +6,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.appkeys import LOG_ENTRY, METRICS, SETTINGS
+from gateway.scim.context import request_conn
 from gateway.scim.errors import ScimError
-from gateway.scim.requestlog import request_conn
 from gateway.store import tokens as token_store
-from gateway.tokens import PREFIX, AuthFailure, check_authorization
+from gateway.tokens import PREFIX, AuthFailure, check_authorization, find_token
 
 _WHERE = "Settings → SCIM"
 _PASTE = "paste it in Okta → Provisioning → Integration, then click Test API Credentials"
@@ -61,11 +61,22 @@ AUTH_FAILURE_DETAILS: dict[AuthFailure, str] = {
 }
 
 
+_BROKEN_FORMS = frozenset({AuthFailure.DOUBLE_PREFIX, AuthFailure.WRAPPED, AuthFailure.TOO_LONG})
+
+
 async def authenticate_request(request: web.Request) -> AuthFailure | None:
     """Authenticate and record the org and token on the log entry; return why not, if not."""
     entry = request[LOG_ENTRY]
-    presented = check_authorization(request.headers.get("Authorization"))
+    header = request.headers.get("Authorization")
+    presented = check_authorization(header)
     if isinstance(presented, AuthFailure):
+        # A valid token in a broken form ('Bearer Bearer …', quoted, trailing
+        # characters) still names its org, whose admin must see these 401s.
+        inside = find_token(header) if presented in _BROKEN_FORMS else None
+        if inside is not None:
+            owner = await token_store.token_owner(await request_conn(request), inside)
+            if owner is not None:
+                entry.org_id, entry.token_id = owner
         return presented
     conn = await request_conn(request)
     result = await token_store.authenticate(

@@ -29,8 +29,9 @@ from scim2_models.path import (
 
 from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
-from gateway.events import Target
+from gateway.provlog.events import Target
 from gateway.scim.body import read_json_object
+from gateway.scim.context import logged_change, request_conn, request_org
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
@@ -52,13 +53,6 @@ from gateway.scim.listing import (
     where_and_order,
 )
 from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
-from gateway.scim.requestlog import (
-    change_log,
-    change_recorded,
-    record_in_transaction,
-    request_conn,
-    request_org,
-)
 from gateway.scim.resource import GROUP_TYPE, Normalizer, check_text, fold, project
 from gateway.scim.schema import GROUP_SCHEMA
 from gateway.scim.versioning import check_if_match, etag, not_modified
@@ -139,6 +133,8 @@ def _not_found(raw: str) -> ScimError:
         404,
         f"Group {raw} not found in this org. In Okta, unlink the pushed group (Push Groups → "
         "Unlink, 'Leave the group') and push it again.",
+        code="team_not_found",
+        args={"id": raw},
     )
 
 
@@ -304,33 +300,51 @@ def split_operations(operations: list[Operation]) -> tuple[list[Operation], Memb
     return rest, delta
 
 
-async def _unknown_members(request: web.Request, candidates: list[uuid.UUID]) -> ScimError:
+async def _unknown_members(
+    request: web.Request, candidates: list[uuid.UUID], sent: MemberDelta | None = None
+) -> ScimError:
     ids = await store.users_not_in_org(
         await request_conn(request), request_org(request), candidates
     )
     shown = ", ".join(str(i) for i in ids[:10]) + (
         f" and {len(ids) - 10} more" if len(ids) > 10 else ""
     )
+    unknown = {str(i) for i in ids}
+    # Nothing of a refused request is applied: name the members that were valid too.
+    sent_ids = {m.user_id for m in sent.to_add} | sent.remove if sent else set()
+    not_applied = sorted({str(i) for i in sent_ids} - unknown)
     return ScimError(
         400,
         f"members: {shown} {'is not a user' if len(ids) == 1 else 'are not users'} of this org. Push "
         "the users to the app (assign them in Okta) before pushing the group, then Push Groups → "
         "Retry All Groups.",
         scim_type="invalidValue",
+        code="unknown_member",
+        args={
+            "values": [str(i) for i in ids[:20]],
+            "not_applied": not_applied[:20],
+            "not_applied_count": len(not_applied),
+        },
     )
 
 
 async def _conflict(request: web.Request, name: str) -> ScimError:
-    existing = await store.find_group_id_by_display_name(
+    existing = await store.find_group_by_display_name(
         await request_conn(request), request_org(request), name.casefold()
     )
-    which = f" (id {existing})" if existing else ""
+    which = f" (id {existing[0]})" if existing else ""
+    args: dict[str, Any] = {"name": name}
+    if existing is not None:
+        request[LOG_ENTRY].target = Target("Group", str(existing[0]), existing[1])
+        args |= {"existing_id": str(existing[0]), "existing_name": existing[1]}
     return ScimError(
         409,
         f"A team named {name!r} already exists in this org{which}; team names are unique "
         "case-insensitively. In Okta, link the existing group (Push Groups → Link Group) "
         "instead of creating one.",
         scim_type="uniqueness",
+        code="duplicate_team",
+        args=args,
     )
 
 
@@ -389,7 +403,7 @@ def _parse_group(
     members_key = next((k for k in body if k.lower() == "members"), None)
     members = parse_members(body[members_key] or [], "members") if members_key is not None else None
     rest = {k: v for k, v in body.items() if k != members_key}
-    attrs = Normalizer(GROUP_TYPE, request[LOG_ENTRY].notes).document(rest)
+    attrs = Normalizer(GROUP_TYPE, request[LOG_ENTRY]).document(rest)
     return attrs, members
 
 
@@ -402,27 +416,28 @@ async def create_group(request: web.Request) -> web.Response:
     request[LOG_ENTRY].target = group_target(group_id, attrs)
     now = datetime.now(UTC)
     try:
-        if not members:
-            record = GroupRecord(group_id, 0, attrs, 1, now, now, [])
-            response = _group_response(request, record, status=201)
-            await store.insert_group(
-                conn, org_id, group_id, group, [], now, change_log(request, response)
-            )
-            change_recorded(request)
+        async with logged_change(request) as change:
+            if not members:
+                record = GroupRecord(group_id, 0, attrs, 1, now, now, [])
+                response = _group_response(request, record, status=201)
+                await store.insert_group(
+                    conn, org_id, group_id, group, [], now, change.row(response)
+                )
+                return response
+            # Older Okta builds send members inline: read them back for their display names.
+            async with conn.transaction():
+                await store.insert_group(conn, org_id, group_id, group, members, now, None)
+                stored = await store.get_group(conn, org_id, group_id, with_members=True)
+                assert stored is not None
+                response = _group_response(request, stored, status=201)
+                await change.record(conn, response)
             return response
-        # Older Okta builds send members inline: read them back for their display names.
-        async with conn.transaction():
-            await store.insert_group(conn, org_id, group_id, group, members, now, None)
-            stored = await store.get_group(conn, org_id, group_id, with_members=True)
-            assert stored is not None
-            response = _group_response(request, stored, status=201)
-            await record_in_transaction(request, conn, response)
-        return response
     except store.DisplayNameTaken:
         raise await _conflict(request, attrs["displayName"]) from None
     except store.UnknownMembers as exc:
-        request[LOG_ENTRY].recorded = False
-        raise await _unknown_members(request, exc.candidates) from None
+        delta = MemberDelta()
+        delta.added(members or [])
+        raise await _unknown_members(request, exc.candidates, delta) from None
 
 
 async def get_group(request: web.Request) -> web.Response:
@@ -462,7 +477,7 @@ async def patch_group(request: web.Request) -> web.Response:
     group_id = _group_id(request)
     operations = parse_operations(await read_json_object(request))
     attribute_ops, delta = split_operations(operations)
-    patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY].notes), str(group_id))
+    patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY]), str(group_id))
     wants_body = any(k.lower() in ("attributes", "excludedattributes") for k in request.query)
 
     def change(current: GroupRecord) -> dict[str, Any]:
@@ -485,7 +500,7 @@ async def _change(
     entry = request[LOG_ENTRY]
     attrs: dict[str, Any] = {}
     try:
-        async with conn.transaction():
+        async with logged_change(request) as log, conn.transaction():
             current = await store.lock_group(conn, org_id, group_id)
             if current is None:
                 raise _not_found(str(group_id))
@@ -493,16 +508,20 @@ async def _change(
             check_if_match(request, current.version)
             attrs = change(current)
             entry.target = group_target(group_id, attrs)
+            if attrs.get("displayName") != current.attrs.get("displayName"):
+                entry.facts["renamed_from"] = current.attrs.get("displayName")
             if attrs == current.attrs and not delta.touched:
-                entry.notes.append("no change: the request matched the stored team")
+                entry.note("unchanged_team", "no change: the request matched the stored team")
                 response = await _read_back(request, conn, current, respond_with_body)
-                await record_in_transaction(request, conn, response)
+                await log.record(conn, response)
                 return response
             if delta.remove:
                 present = await store.existing_members(conn, org_id, group_id, delta.remove)
                 missing = sorted(str(i) for i in delta.remove - present)
                 if missing:
-                    entry.notes.append(f"remove matched no member: {', '.join(missing[:10])}")
+                    entry.note(
+                        "member_not_present", f"remove matched no member: {', '.join(missing[:10])}"
+                    )
             updated = GroupRecord(
                 group_id,
                 current.seq,
@@ -525,24 +544,20 @@ async def _change(
                 keep=delta.keep,
                 add=delta.to_add,
                 now=updated.updated_at,
-                log=None if respond_with_body else change_log(request, response),
+                log=None if respond_with_body else log.row(response),
             )
             assert result is not None  # the row lock keeps the group
             if respond_with_body:
+                # A PUT says who it added and removed (Okta's AIW apps replace the list).
+                entry.facts["members_added"] = len(result.added)
+                entry.facts["members_removed"] = len(result.removed)
                 response = await _read_back(request, conn, updated, True)
-                await record_in_transaction(request, conn, response)
-            else:
-                change_recorded(request)
+                await log.record(conn, response)
         return response
     except store.DisplayNameTaken:
-        entry.recorded = False
         raise await _conflict(request, attrs["displayName"]) from None
     except store.UnknownMembers as exc:
-        entry.recorded = False
-        raise await _unknown_members(request, exc.candidates) from None
-    except BaseException:
-        entry.recorded = False  # the log row rolled back with the change
-        raise
+        raise await _unknown_members(request, exc.candidates, delta) from None
 
 
 async def _read_back(
@@ -580,15 +595,15 @@ async def delete_group(request: web.Request) -> web.Response:
         check_if_match(request, current.version)
         expected = current.version
     response = web.Response(status=204)
-    if not await store.delete_group(
-        conn, org_id, group_id, expected_version=expected, log=change_log(request, response)
-    ):
-        if expected is not None:
-            raise ScimError(
-                412, "The team changed while it was being deleted; GET it again and retry."
-            )
-        raise _not_found(str(group_id))
-    change_recorded(request)
+    async with logged_change(request) as change:
+        if not await store.delete_group(
+            conn, org_id, group_id, expected_version=expected, log=change.row(response)
+        ):
+            if expected is not None:
+                raise ScimError(
+                    412, "The team changed while it was being deleted; GET it again and retry."
+                )
+            raise _not_found(str(group_id))
     return response
 
 

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
-
-# A job whose token has been quiet this long after failures is stalled.
-STALLED_AFTER_SECONDS = 15 * 60
+from gateway.store.provisioning_log import STALL_AFTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +33,7 @@ class OrgState:
 
 
 async def fleet_state(conn: Connection) -> FleetState:
-    row = await conn.fetchrow(QUERIES["monitoring_fleet_state"], float(STALLED_AFTER_SECONDS))
+    row = await conn.fetchrow(QUERIES["monitoring_fleet_state"], STALL_AFTER.total_seconds())
     assert row is not None
     return FleetState(
         users=row["users"],

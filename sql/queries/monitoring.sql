@@ -3,9 +3,9 @@
 -- without counting any large table: users and teams from the per-org counters
 -- kept by triggers, deactivated users from a partial index that holds only them,
 -- memberships from PostgreSQL's live-row statistic (approximate), tokens and sync
--- jobs from their small tables. A job is stalled when its token has been quiet for
--- 15 minutes to a day after a job with failures: Okta only retries what an admin
--- retries, so those failures are still pending. $1: the stall threshold in seconds.
+-- jobs from their small tables. Each token's current job (sync_jobs) is running
+-- when its last request is less than $1 seconds old, and stalled when it is
+-- quieter than that with failures not yet resolved (as `jobs` shows them).
 SELECT
     (SELECT coalesce(sum(total), 0) FROM scim_resource_counts WHERE resource = 'User')::bigint
         AS users,
@@ -26,15 +26,12 @@ FROM (
            max(last_used_at) AS last_used
     FROM scim_tokens
 ) AS t, (
-    SELECT count(*) FILTER (WHERE s.last_at >= now() - interval '5 minutes') AS running,
+    SELECT count(*) FILTER (WHERE s.last_at >= now() - make_interval(secs => $1)) AS running,
            count(*) FILTER (
                WHERE s.last_at < now() - make_interval(secs => $1)
-                 AND s.last_at >= now() - interval '1 day'
                  AND EXISTS (
-                     SELECT 1 FROM provisioning_log l
-                     WHERE l.org_id = s.org_id AND l.outcome = 'failure'
-                       AND l.occurred_at >= s.started_at
-                       AND l.occurred_at <= s.last_at + interval '1 minute')
+                     SELECT 1 FROM unresolved_failures u
+                     WHERE u.org_id = s.org_id AND u.job_id = s.job_id)
            ) AS stalled
     FROM sync_jobs s
 ) AS j;

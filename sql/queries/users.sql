@@ -44,11 +44,12 @@ SELECT id, record_provisioning_log(with_duplicate_warning($14, $1, $2, $8)) AS l
 WITH deleted AS (
     DELETE FROM scim_users
     WHERE org_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)
-    RETURNING id, user_name, display_name
+    RETURNING id, user_name, user_name_ci, display_name
 )
 -- The log row names the deleted user, which the gateway did not read.
 SELECT id,
-       record_provisioning_log($4 || jsonb_build_object('target_name', user_name, 'target_display', display_name))
+       record_provisioning_log($4 || jsonb_build_object(
+           'target_name', user_name, 'target_display', display_name, 'target_key', 'user:' || user_name_ci))
            AS log_id
 FROM deleted;
 

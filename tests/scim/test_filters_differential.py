@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 from gateway.scim.resource import USER_TYPE, Normalizer
 from gateway.scim.users import to_write
-from gateway.store.provisioning_log import LogRow, log_json
+from gateway.store.provisioning_log import LogRow, PendingRow, log_json
 from gateway.store.users import insert_user, update_user
 from tests.conftest import OrgWithToken
 
@@ -827,17 +827,19 @@ FILTERS = st.recursive(
 # ---------------------------------------------------------------------------
 
 
-def _seed_log(org: OrgWithToken, when: datetime, method: str) -> str:
-    return log_json(
-        LogRow(
-            occurred_at=when,
-            request_id=f"seed-{uuid.uuid4().hex[:8]}",
-            method=method,
-            path="/Users",
-            query="",
-            status=201 if method == "POST" else 200,
-            duration_ms=0.0,
-            org_id=org.org.id,
+def _seed_log(org: OrgWithToken, when: datetime, method: str) -> PendingRow:
+    return PendingRow(
+        log_json(
+            LogRow(
+                occurred_at=when,
+                request_id=f"seed-{uuid.uuid4().hex[:8]}",
+                method=method,
+                path="/Users",
+                query="",
+                status=201 if method == "POST" else 200,
+                duration_ms=0.0,
+                org_id=org.org.id,
+            )
         )
     )
 
