@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import APP_NAME, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
+from gateway.appkeys import APP_NAME, METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS, TOKEN_OWNERS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
@@ -52,6 +52,7 @@ def create_app(
         org_label_limit=settings.metrics_org_limit,
     )
     app[PAGE_CURSORS] = PageCursors()
+    app[TOKEN_OWNERS] = {}
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(metrics_sampler_ctx)

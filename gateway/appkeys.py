@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import uuid
+
     import asyncpg
 
     from gateway.metrics import Metrics
@@ -31,6 +33,11 @@ APP_NAME: web.AppKey[str] = web.AppKey("app_name")
 PAGE_CURSORS: web.AppKey[PageCursors] = web.AppKey("page_cursors")
 # Provisioning-log rows kept on disk while the database is away.
 LOG_SPOOL: web.AppKey[LogSpool] = web.AppKey("log_spool")
+
+# Tokens seen valid recently: digest → (org id, token id). Only to file the log
+# rows of requests that failed because the database was away under their org;
+# never to authorize.
+TOKEN_OWNERS: web.AppKey[dict[bytes, tuple[uuid.UUID, uuid.UUID]]] = web.AppKey("token_owners")
 
 # The provisioning-log entry of the SCIM request being served.
 LOG_ENTRY: web.RequestKey[LogEntry] = web.RequestKey("log_entry")

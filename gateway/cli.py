@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import logging
 import os
 import re
 import sys
@@ -23,11 +22,13 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.dbtypes import Connection
 from gateway.embedded import start_embedded_postgres
+from gateway.logs import configure_logging
 from gateway.migrate import MigrationError, check_schema, migrate
 from gateway.provlog.codes import CODES
 from gateway.provlog.events import EVENTS
 from gateway.provlog.guidance import guidance_for_log
 from gateway.provlog.signals import app_kind, org_signals
+from gateway.server import server_options
 from gateway.settings import Settings, SettingsError
 from gateway.store import orgs as org_store
 from gateway.store import provisioning_log as log_store
@@ -106,17 +107,51 @@ async def cmd_orgs_list(settings: Settings, args: argparse.Namespace) -> None:
     print(_table(rows))
 
 
+MAX_TOKEN_DAYS = 730
+
+
+def token_lifetime(args: argparse.Namespace, settings: Settings) -> timedelta | None:
+    """The lifetime `tokens create` gives: --expires-days, the default, or none with --no-expiry."""
+    if args.no_expiry:
+        if args.expires_days is not None:
+            raise CliError("--no-expiry and --expires-days exclude each other")
+        return None
+    days = args.expires_days if args.expires_days is not None else settings.token_expiry_days
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise CliError(
+            f"--expires-days must be between 1 and {MAX_TOKEN_DAYS}; for a token that never "
+            "expires, say --no-expiry"
+        )
+    return timedelta(days=days)
+
+
 async def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> None:
-    if args.expires_days is not None and args.expires_days < 1:
-        raise CliError("--expires-days must be at least 1")
+    expires = token_lifetime(args, settings)
     async with _connect(settings) as conn:
         org = await _require_org(conn, args.org)
-        expires = timedelta(days=args.expires_days) if args.expires_days else None
-        token, info = await token_store.create_token(
-            conn, org.id, expires_in=expires, note=args.note
-        )
+        try:
+            token, info = await token_store.create_token(
+                conn,
+                org.id,
+                expires_in=expires,
+                note=args.note,
+                max_active=settings.max_active_tokens,
+            )
+        except token_store.TooManyTokens as exc:
+            held = "; ".join(
+                f"{t.id} ({display_token(t.last4)}, created {_when(t.created_at)}, last used "
+                f"{_when(t.last_used_at)})"
+                for t in exc.active
+            )
+            raise CliError(
+                f"org {org.slug} already has {len(exc.active)} active tokens, the most allowed "
+                f"(MAX_ACTIVE_TOKENS_PER_ORG={settings.max_active_tokens}): {held}. To rotate, "
+                "revoke the one Okta no longer uses with `scim-gateway tokens revoke TOKEN_ID`, "
+                "then create the new one."
+            ) from None
+    until = f"; it expires {_when(info.expires_at)}" if info.expires_at else "; it never expires"
     print(
-        f"Created SCIM token {info.id} for {org.slug}; it is shown only once, below.",
+        f"Created SCIM token {info.id} for {org.slug}{until}. It is shown only once, below.",
         file=sys.stderr,
     )
     # Only the token on stdout, so that TOKEN=$(scim-gateway tokens create ...) works.
@@ -354,13 +389,19 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             f'  curl -H "Authorization: Bearer $TOKEN" {settings.scim_base_url}/ServiceProviderConfig',
             file=sys.stderr,
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     workers = args.workers or settings.workers or os.cpu_count() or 1
     if settings.metrics_listen is not None:
         host, port = settings.metrics_listen
         print(f"Metrics: http://{host}:{port}/metrics (METRICS_LISTEN)", file=sys.stderr)
     if workers == 1:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            **server_options(settings),
+        )
         return
     try:
         status = run_workers(settings, workers)
@@ -429,13 +470,24 @@ def build_parser() -> argparse.ArgumentParser:
         "create",
         help="create a token and print it (only it) on stdout",
         description="Create a SCIM token for an org. The token is printed once, alone on stdout, "
-        "so TOKEN=$(scim-gateway tokens create --org acme) works; it cannot be shown again.",
+        "so TOKEN=$(scim-gateway tokens create --org acme) works; it cannot be shown again. "
+        "Tokens expire after 365 days unless told otherwise; an org holds at most two active "
+        "tokens (MAX_ACTIVE_TOKENS_PER_ORG), enough to rotate: create, paste into Okta, revoke "
+        "the old one.",
     )
     tok_create.add_argument(
         "--org", required=True, metavar="SLUG", help="the org the token acts for"
     )
     tok_create.add_argument(
-        "--expires-days", type=int, metavar="N", help="expire after N days (default: never)"
+        "--expires-days",
+        type=int,
+        metavar="N",
+        help=f"expire after N days, 1 to {MAX_TOKEN_DAYS} (default: TOKEN_EXPIRY_DAYS, 365)",
+    )
+    tok_create.add_argument(
+        "--no-expiry",
+        action="store_true",
+        help="a token that never expires (only when asked for explicitly)",
     )
     tok_create.add_argument("--note", metavar="TEXT", help="a note, e.g. which Okta app uses it")
     tok_create.set_defaults(run=cmd_tokens_create)

@@ -22,8 +22,9 @@ _BODY_LEN = 43  # 62**43 > 2**256
 _CHECK_LEN = 6  # 62**6 > 2**32
 TOKEN_LENGTH = len(PREFIX) + _BODY_LEN + _CHECK_LEN
 
-# Anything token-shaped, for scrubbing logs and stored bodies.
-TOKEN_PATTERN = re.compile(re.escape(PREFIX) + r"[0-9A-Za-z]*")
+# Anything token-shaped, for scrubbing logs and stored bodies. The bare prefix is
+# not a secret: help texts name it ("those start with 'schscim_'").
+TOKEN_PATTERN = re.compile(re.escape(PREFIX) + r"[0-9A-Za-z]+")
 
 # Characters that copy-paste from web pages and chat tools leave around a token.
 _WRAPPERS = "\"'`<>\u00a0\u200b\u200c\u200d\u2060\ufeff"

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.logs import configure_logging
+from gateway.server import server_options
 from gateway.settings import Settings
 from gateway.workers import SHUTDOWN_SECONDS
 
@@ -32,10 +34,7 @@ async def _exit_when_orphaned(supervisor_pid: int) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s %(levelname)s [worker {os.getpid()}] %(name)s %(message)s",
-    )
+    configure_logging()
     settings = Settings.from_env()
     supervisor_pid = int(os.environ.get("GATEWAY_SUPERVISOR_PID", "0"))
     app = create_app(settings)
@@ -56,6 +55,7 @@ def main() -> None:
         reuse_port=True,
         print=None,
         shutdown_timeout=SHUTDOWN_SECONDS,
+        **server_options(settings),
     )
 
 

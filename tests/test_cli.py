@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -138,6 +139,41 @@ def test_orgs_and_token_lifecycle(cli_env: dict[str, str]) -> None:
     assert missing.returncode == 1
     assert missing.stdout == ""
     assert "orgs create nobody" in missing.stderr
+
+
+def test_tokens_expire_after_a_year_unless_told_and_an_org_holds_two(
+    cli_env: dict[str, str],
+) -> None:
+    run(cli_env, "orgs", "create", "acme")
+    too_long = run(
+        cli_env, "tokens", "create", "--org", "acme", "--expires-days", "731", check=False
+    )
+    assert too_long.returncode == 1
+    assert "--no-expiry" in too_long.stderr
+    yearly = run(cli_env, "tokens", "create", "--org", "acme")
+    assert "expires" in yearly.stderr
+    forever = run(cli_env, "tokens", "create", "--org", "acme", "--no-expiry")
+    assert "never expires" in forever.stderr
+    rows = [
+        re.split(r"\s{2,}", line)
+        for line in run(cli_env, "tokens", "list", "--org", "acme").stdout.splitlines()[1:]
+    ]
+    created, expires = (datetime.fromisoformat(rows[0][i].replace("Z", "+00:00")) for i in (2, 4))
+    assert (expires - created).days == 365
+    assert rows[1][4] == "-"
+    third = run(cli_env, "tokens", "create", "--org", "acme", "--expires-days", "30", check=False)
+    assert third.returncode == 1
+    assert third.stdout == ""
+    assert "already has 2 active tokens" in third.stderr
+    assert "tokens revoke" in third.stderr
+    token_id = re.search(
+        r"^([0-9a-f-]{36})", run(cli_env, "tokens", "list", "--org", "acme").stdout.splitlines()[1]
+    )
+    assert token_id is not None
+    run(cli_env, "tokens", "revoke", token_id[1])
+    assert (
+        run(cli_env, "tokens", "create", "--org", "acme", "--expires-days", "730").returncode == 0
+    )
 
 
 def test_serve_refuses_an_unmigrated_database(fresh_database_url: str) -> None:

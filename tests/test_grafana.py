@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
 
 from gateway.settings import DEFAULT_SCIM_BASE_PATH
 from gateway.store import orgs as org_store
@@ -156,9 +157,15 @@ class Gateway:
         }
 
     def serving_pids(self) -> set[int]:
-        """Workers that have answered a SCIM request, from the access log."""
-        text = self.log.read_text("utf-8", "replace")
-        return {int(pid) for pid in re.findall(r"\[worker (\d+)\] aiohttp\.access .* /api/", text)}
+        """Workers whose own metrics file counts a SCIM request."""
+        serving = set()
+        for path in self.multiproc_dir.glob("counter_*.db"):
+            values = MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
+            for key, value, _, _ in values:
+                if '"scim_http_requests_total"' in key and '"app": "scim"' in key and value:
+                    serving.add(int(path.stem.removeprefix("counter_")))
+                    break
+        return serving
 
 
 async def wait_for(what: str, check: Any, within: float = 40.0) -> Any:

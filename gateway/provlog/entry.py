@@ -49,9 +49,12 @@ class LogEntry:
     target: Target | None = None
     request_body: bytes | None = None
     request_json: Any = None
+    # The notes as a set: thousands of ignored keys must not cost a scan each.
+    _noted: set[str] = field(default_factory=set)
 
     def note(self, code: str, text: str) -> None:
-        if text not in self.notes:
+        if text not in self._noted:
+            self._noted.add(text)
             self.notes.append(text)
             self.note_codes.append(code)
 
@@ -63,6 +66,7 @@ class LogEntry:
         """Forget what a first attempt learned, before the request is served again."""
         self.notes.clear()
         self.note_codes.clear()
+        self._noted.clear()
         self.facts.clear()
         self.target = None
         self.code = self.code_args = self.scim_type = self.detail = None

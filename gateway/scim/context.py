@@ -8,6 +8,7 @@ other request gets its row from the request-log middleware after the response.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -33,6 +34,8 @@ _MAX_HEADER_TEXT = 512
 # errors, the server going away, the socket failing.
 CONNECTION_ERRORS = (
     asyncpg.InterfaceError,
+    # A protocol left mid-operation by a connection that died under it.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.CannotConnectNowError,
@@ -164,6 +167,9 @@ async def connection_retry_middleware(request: web.Request, handler: Handler) ->
         if context.sent_change or context.conn is None:
             raise
     context = request[SCIM_CONTEXT]
+    # When one pooled connection is dead, the server probably dropped them all
+    # (a restart): the pool replaces each on its next acquire.
+    await request.config_dict[DB_POOL].expire_connections()
     await _drop_connection(context)
     context.entry.reset_for_retry()
     return await handler(request)
@@ -174,23 +180,23 @@ def _client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
+CLIENT_CLOSED_DETAIL = (
+    "The client closed the connection before the response was sent; if Okta timed out, "
+    "it shows this task as failed until Retry Selected."
+)
+
+
 def client_closed() -> ScimError:
     # 499, as nginx logs it: nobody reads this response, the log row is what counts.
-    return ScimError(
-        499,
-        "The client closed the connection before the response was sent; if Okta timed out, "
-        "it shows this task as failed and retries it with Retry Selected.",
-        code="client_closed",
-    )
+    return ScimError(499, CLIENT_CLOSED_DETAIL, code="client_closed")
 
 
 async def _drop_connection(context: ScimContext) -> None:
+    """Give the dead connection back to the pool (which replaces it) and forget it."""
     conn, context.conn = context.conn, None
     if conn is not None:
-        conn.terminate()
-    # Release the dead connection to the pool now (it reconnects on next use).
+        with contextlib.suppress(*CONNECTION_OR_TIMEOUT):
+            conn.terminate()  # the pool opens a new one on the next acquire
     stack, context.exit_stack = context.exit_stack, AsyncExitStack()
-    try:
+    with contextlib.suppress(*CONNECTION_OR_TIMEOUT):
         await stack.aclose()
-    except (TimeoutError, *CONNECTION_ERRORS):
-        pass

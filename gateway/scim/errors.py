@@ -51,6 +51,13 @@ class ScimError(Exception):
         return body
 
 
+def printable(text: str) -> str:
+    """`text` safe to send and store: NULs and unpaired surrogates as escapes."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+
+
 def scim_response(
     body: Mapping[str, Any] | list[Any],
     *,
@@ -119,7 +126,7 @@ async def scim_error_middleware(request: web.Request, handler: Handler) -> web.S
             f"Internal server error. The request id is {request_id}; it is safe to retry.",
         )
     # Details echo paths and values; a token pasted into a URL must not come back out.
-    error.detail = redact_text(error.detail)
+    error.detail = printable(redact_text(error.detail))
     entry = request.get(LOG_ENTRY)
     if entry is not None:
         entry.fail(

@@ -30,16 +30,15 @@ from scim2_models.path import (
 from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
 from gateway.provlog.events import Target
-from gateway.scim.body import read_json_object
+from gateway.scim.body import off_loop, read_json_object
 from gateway.scim.context import logged_change, request_conn, request_org
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
-    Params,
-    Special,
-    membership_special,
+    Membership,
 )
+from gateway.scim.limits import MAX_INDEXED_STRING, MAX_MEMBERS
 from gateway.scim.listing import (
     ListQuery,
     base_url,
@@ -47,10 +46,10 @@ from gateway.scim.listing import (
     iso,
     list_response,
     open_window,
+    page_params,
     projection,
     remember_window,
     search_query,
-    where_and_order,
 )
 from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
 from gateway.scim.resource import GROUP_TYPE, Normalizer, check_text, fold, project
@@ -65,16 +64,6 @@ _HAS_MEMBER = (
 )
 
 
-def _members_special(part: str) -> Special:
-    return membership_special(
-        _HAS_MEMBER,
-        "m.user_id",
-        "m.display_ci",
-        part=part,
-        type_value="User",
-    )
-
-
 GROUP_FILTERS = FilterTarget(
     resource=GROUP_TYPE,
     json_root="g.attrs_ci",
@@ -87,12 +76,8 @@ GROUP_FILTERS = FilterTarget(
         "meta.resourceType": Column("'Group'::text", "text"),
         "meta.version": Column("('W/\"' || g.version || '\"')", "text"),
     },
-    specials={
-        "members": _members_special(""),
-        "members.value": _members_special("value"),
-        "members.display": _members_special("display"),
-        "members.type": _members_special("type"),
-        "members.$ref": _members_special("value"),
+    memberships={
+        "members": Membership(_HAS_MEMBER, "m.user_id", "m.display_ci", type_value="User")
     },
 )
 
@@ -155,6 +140,8 @@ def _to_write(attrs: dict[str, Any]) -> GroupWrite:
 def parse_members(value: Any, where: str) -> list[Member]:
     """Members from a members value: a list of {"value": id, "display": …} (Okta, Entra)."""
     items = value if isinstance(value, list) else [value]
+    if len(items) > MAX_MEMBERS:
+        raise too_many_members(len(items))
     members: dict[uuid.UUID, Member] = {}
     for item in items:
         raw = item.get("value") if isinstance(item, dict) else item
@@ -183,9 +170,18 @@ def parse_members(value: Any, where: str) -> list[Member]:
             ) from None
         display = fields.get("display")
         if isinstance(display, str):
-            check_text(display, f"{where}.display")
+            check_text(display, f"{where}.display", MAX_INDEXED_STRING)
         members[user_id] = Member(user_id, display if isinstance(display, str) else None)
     return list(members.values())
+
+
+def too_many_members(count: int) -> ScimError:
+    return ScimError(
+        400,
+        f"The request names {count} members; at most {MAX_MEMBERS} are accepted per request. "
+        "Send the rest in further PATCH requests.",
+        scim_type="tooMany",
+    )
 
 
 def member_ids(value: Any, where: str) -> list[uuid.UUID]:
@@ -200,16 +196,24 @@ class MemberDelta:
     add: dict[uuid.UUID, Member] = field(default_factory=dict)
     remove: set[uuid.UUID] = field(default_factory=set)
     touched: bool = False
+    # Members named by all operations so far, against MAX_MEMBERS.
+    named: int = 0
+
+    def _name(self, count: int) -> None:
+        self.touched = True
+        self.named += count
+        if self.named > MAX_MEMBERS:
+            raise too_many_members(self.named)
 
     def added(self, members: list[Member]) -> None:
-        self.touched = True
+        self._name(len(members))
         target = self.replace if self.replace is not None else self.add
         for m in members:
             target[m.user_id] = m
             self.remove.discard(m.user_id)
 
     def removed(self, ids: list[uuid.UUID]) -> None:
-        self.touched = True
+        self._name(len(ids))
         for user_id in ids:
             if self.replace is not None:
                 self.replace.pop(user_id, None)
@@ -218,7 +222,7 @@ class MemberDelta:
                 self.remove.add(user_id)
 
     def replaced(self, members: list[Member]) -> None:
-        self.touched = True
+        self._name(len(members))
         self.replace = {m.user_id: m for m in members}
         self.add, self.remove = {}, set()
 
@@ -367,16 +371,23 @@ async def find_resources(
     """The total matching and one page of rendered Groups."""
     org_id = request_org(request)
     window = open_window(request, org_id, "Group", query)
-    params = Params([org_id, window.after, window.offset, query.count, _wants_members(query)])
-    where, order = where_and_order(query, GROUP_FILTERS, params, "g.seq")
+    params, where, order = page_params(
+        query,
+        GROUP_FILTERS,
+        window,
+        [org_id, window.after, window.before, query.count, _wants_members(query)],
+        "g.seq",
+    )
     page = await store.find_groups(
         await request_conn(request), where=where, order=order, params=params.values
     )
     request[LOG_ENTRY].facts["total"] = page.total
-    if query.filter and page.total == 1:
+    # A lookup that found one resource names it, when the page holds it (count=0
+    # or a startIndex past it is a 200 with the total only, RFC 7644 §3.4.2.4).
+    if query.filter and page.total == 1 and page.groups:
         request[LOG_ENTRY].target = group_target(page.groups[0].id, page.groups[0].attrs)
     last = page.groups[-1].seq if page.groups else None
-    remember_window(request, window, query, len(page.groups), last)
+    remember_window(request, window, query, len(page.groups), last, page.changes)
     base = base_url(request)
     return page.total, [
         project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)
@@ -408,7 +419,8 @@ def _parse_group(
 
 
 async def create_group(request: web.Request) -> web.Response:
-    attrs, members = _parse_group(request, await read_json_object(request))
+    body = await read_json_object(request)
+    attrs, members = await off_loop(request, lambda: _parse_group(request, body))
     group = _to_write(attrs)
     conn = await request_conn(request)
     org_id = request_org(request)
@@ -466,7 +478,7 @@ async def replace_group(request: web.Request) -> web.Response:
             f"The body's id {sent_id!r} differs from the URL's {group_id}; PUT cannot change a group's id.",
             scim_type="mutability",
         )
-    attrs, members = _parse_group(request, body)
+    attrs, members = await off_loop(request, lambda: _parse_group(request, body))
     delta = MemberDelta()
     # PUT replaces the membership; a body without "members" empties the team (RFC 7644 §3.5.1).
     delta.replaced(members or [])
@@ -476,7 +488,7 @@ async def replace_group(request: web.Request) -> web.Response:
 async def patch_group(request: web.Request) -> web.Response:
     group_id = _group_id(request)
     operations = parse_operations(await read_json_object(request))
-    attribute_ops, delta = split_operations(operations)
+    attribute_ops, delta = await off_loop(request, lambda: split_operations(operations))
     patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY]), str(group_id))
     wants_body = any(k.lower() in ("attributes", "excludedattributes") for k in request.query)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,9 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from gateway.appkeys import PAGE_CURSORS, SETTINGS
-from gateway.paging import PageCursors
+from gateway.paging import PageCursors, Position
+from gateway.scim.body import shown
 from gateway.scim.errors import ScimError
 from gateway.scim.filters import FilterTarget, Params, compile_filter, sort_expression
+from gateway.scim.limits import MAX_FILTER_LENGTH, MAX_START_INDEX
+from gateway.scim.resource import storable
 
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -33,16 +37,36 @@ class ListQuery:
 
 
 def _integer(raw: Any, name: str) -> int:
-    if isinstance(raw, bool):
-        raise ScimError(400, f"{name} must be an integer, not {raw!r}.", scim_type="invalidValue")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str):
-        try:
-            return int(raw.strip())
-        except ValueError:
-            pass
-    raise ScimError(400, f"{name} must be an integer, not {raw!r}.", scim_type="invalidValue")
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and len(raw) <= 32:
+        with contextlib.suppress(ValueError):
+            value = int(raw.strip())
+    if value is None:
+        raise ScimError(
+            400,
+            f"{name} must be an integer, not {shown(str(raw))!r}.",
+            scim_type="invalidValue",
+        )
+    if abs(value) > MAX_START_INDEX:
+        raise ScimError(
+            400,
+            f"{name} must be between -{MAX_START_INDEX} and {MAX_START_INDEX}, not {value}.",
+            scim_type="invalidValue",
+        )
+    return value
+
+
+def _check_params(params: Mapping[str, Any]) -> None:
+    for key, value in params.items():
+        if not storable(key) or (isinstance(value, str) and not storable(value)):
+            raise ScimError(
+                400,
+                f"The parameter {shown(key)!r} contains a NUL character or an unpaired "
+                "surrogate (\\u0000, \\ud800-\\udfff); remove it.",
+                scim_type="invalidValue",
+            )
 
 
 def _names(raw: Any, name: str) -> tuple[str, ...]:
@@ -57,6 +81,7 @@ def _names(raw: Any, name: str) -> tuple[str, ...]:
 
 def build_query(params: Mapping[str, Any]) -> ListQuery:
     """From query parameters or a SearchRequest body (keys compared case-insensitively)."""
+    _check_params(params)
     fields = {k.lower(): v for k, v in params.items()}
     start = _integer(fields["startindex"], "startIndex") if "startindex" in fields else 1
     count = _integer(fields["count"], "count") if "count" in fields else DEFAULT_COUNT
@@ -71,6 +96,13 @@ def build_query(params: Mapping[str, Any]) -> ListQuery:
     filter_text = fields.get("filter")
     if filter_text is not None and not isinstance(filter_text, str):
         raise ScimError(400, "filter must be a string.", scim_type="invalidFilter")
+    if filter_text is not None and len(filter_text) > MAX_FILTER_LENGTH:
+        raise ScimError(
+            400,
+            f"The filter is {len(filter_text)} characters long; at most {MAX_FILTER_LENGTH} are "
+            "accepted.",
+            scim_type="invalidFilter",
+        )
     attributes = _names(fields.get("attributes"), "attributes")
     excluded = _names(fields.get("excludedattributes"), "excludedAttributes")
     return ListQuery(
@@ -127,32 +159,66 @@ def projection(request: web.Request) -> ListQuery:
 
 @dataclass(frozen=True)
 class Window:
-    """Where a page starts: after a keyset position, or at an OFFSET when none is known."""
+    """Where a page starts: `before` rows precede it in the current order; `after` is
+    the last seq before it as remembered by a walk (0 when none is known), seen
+    when the org's inserts and deletes of the type numbered `changes` (-1: unknown).
+
+    The remembered position is only a candidate: the page query continues after it
+    only when exactly `before` rows come up to it in the current order, checked in
+    the same statement (unfiltered: `changes` is unchanged, or a count says so;
+    filtered: counted in the scan that counts the total). Deletes, renames out of
+    a filter or a stale position from another walk make it land elsewhere, and
+    then the page is found by OFFSET. So a page is always the slice of the current
+    ordering wherever the position was remembered, also once positions are shared
+    between processes.
+    """
 
     after: int
-    offset: int
+    before: int
+    changes: int
     cursor: tuple[Any, ...] | None
 
 
 def open_window(request: web.Request, org_id: uuid.UUID, resource: str, query: ListQuery) -> Window:
+    before = query.start_index - 1
     if query.sort_by is not None:
-        return Window(0, query.start_index - 1, None)
+        return Window(0, before, -1, None)
     cursor = PageCursors.key(org_id, resource, query.filter, query.start_index)
-    if query.start_index > 1 and (seq := request.config_dict[PAGE_CURSORS].get(cursor)) is not None:
-        return Window(seq, 0, cursor)
-    return Window(0, query.start_index - 1, cursor)
+    remembered = request.config_dict[PAGE_CURSORS].get(cursor) if before else None
+    if remembered is None:
+        return Window(0, before, -1, cursor)
+    changes = -1 if remembered.changes is None else remembered.changes
+    return Window(remembered.seq, before, changes, cursor)
 
 
 def remember_window(
-    request: web.Request, window: Window, query: ListQuery, served: int, last_seq: int | None
+    request: web.Request,
+    window: Window,
+    query: ListQuery,
+    served: int,
+    last_seq: int | None,
+    changes: int | None,
 ) -> None:
     """After serving `served` rows, note where the next page of this walk starts."""
     if window.cursor is None or not served or last_seq is None:
         return
     org_id, resource, filter_text, _ = window.cursor
     request.config_dict[PAGE_CURSORS].put(
-        PageCursors.key(org_id, resource, filter_text, query.start_index + served), last_seq
+        PageCursors.key(org_id, resource, filter_text, query.start_index + served),
+        Position(last_seq, changes),
     )
+
+
+def page_params(
+    query: ListQuery, target: FilterTarget, window: Window, fixed: list[Any], seq_column: str
+) -> tuple[Params, str | None, str]:
+    """The page query's parameters (`fixed`, then the filter's values or, for an
+    unfiltered list, the window's `changes`), its compiled filter and ORDER BY."""
+    params = Params(fixed)
+    where, order = where_and_order(query, target, params, seq_column)
+    if where is None:
+        params.add(window.changes)
+    return params, where, order
 
 
 def where_and_order(

@@ -29,10 +29,10 @@ from scim2_models.path import (
 )
 
 from gateway.scim.errors import ScimError
+from gateway.scim.limits import MAX_OPERATIONS
 from gateway.scim.resource import Normalizer, Resolved, ResourceType
 
 PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-MAX_OPERATIONS = 1000
 _OPS = ("add", "replace", "remove")
 
 
@@ -74,7 +74,12 @@ def parse_operations(body: dict[str, Any]) -> list[Operation]:
             400, 'A PATCH body needs a non-empty "Operations" array.', scim_type="invalidSyntax"
         )
     if len(raw) > MAX_OPERATIONS:
-        raise ScimError(400, f"At most {MAX_OPERATIONS} operations per PATCH.", scim_type="tooMany")
+        raise ScimError(
+            400,
+            f"At most {MAX_OPERATIONS} operations per PATCH, not {len(raw)}; send them in "
+            "several requests.",
+            scim_type="tooMany",
+        )
     ops = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):

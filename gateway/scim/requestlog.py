@@ -9,6 +9,8 @@ one, and when the database is away it is spooled to local disk and replayed late
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
@@ -17,6 +19,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.appkeys import DB_POOL, LOG_SPOOL, METRICS, SETTINGS
 from gateway.scim.context import (
+    CLIENT_CLOSED_DETAIL,
     CONNECTION_ERRORS,
     REQUEST_ID_HEADER,
     ScimContext,
@@ -35,7 +38,7 @@ async def _write_row(request: web.Request, context: ScimContext, row: LogRow) ->
     context.event = row.event
     metrics = request.config_dict[METRICS]
     started = time.perf_counter()
-    if context.conn is not None and not context.conn.is_closed():
+    if context.conn is not None:
         try:
             recorded = await record_json(context.conn, text)
             metrics.log_write_seconds.observe(time.perf_counter() - started)
@@ -58,6 +61,17 @@ async def _write_row(request: web.Request, context: ScimContext, row: LogRow) ->
         return Recorded(row.outcome, row.code)
 
 
+async def _log_client_closed(request: web.Request, context: ScimContext) -> None:
+    entry = context.entry
+    entry.fail("client_closed", None, scim_type=None, detail=CLIENT_CLOSED_DETAIL)
+    settings = request.config_dict[SETTINGS]
+    context.conn = None  # the request's connection was mid-statement: use a fresh one
+    row = entry.to_row(499, None, settings.log_body_limit)
+    with contextlib.suppress(Exception):
+        recorded = await _write_row(request, context, row)
+        request.config_dict[METRICS].record_log_row(row.event, recorded.outcome, recorded.code)
+
+
 @web.middleware
 async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     context = start_context(request)
@@ -66,7 +80,13 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
     metrics = request.config_dict[METRICS]
     try:
         async with context.exit_stack:
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except asyncio.CancelledError:
+                # aiohttp cancels the handler when the client hangs up: log it as such.
+                if request.transport is None or request.transport.is_closing():
+                    await asyncio.shield(_log_client_closed(request, context))
+                raise
             response.headers[REQUEST_ID_HEADER] = entry.request_id
             if context.recorded is None:
                 body = response.body if isinstance(response, web.Response) else None

@@ -8,7 +8,7 @@ canonical name: core attributes at the top level, each extension under its URN.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.scim.errors import ScimError
@@ -136,8 +136,13 @@ class Normalizer:
 
     resource: ResourceType
     log: NoteSink | None = None
+    # What was noted, as a set: a body of many unknown keys must not cost a scan per key.
+    _noted: set[str] = field(default_factory=set, init=False, repr=False)
 
     def note(self, text: str, code: str = "attributes_ignored") -> None:
+        if text in self._noted:
+            return
+        self._noted.add(text)
         if self.log is not None:
             self.log.note(code, text)
 
@@ -258,7 +263,7 @@ class Normalizer:
         if attr.type in ("string", "reference", "binary", "dateTime"):
             if not isinstance(value, str):
                 raise invalid_value(where, "a string", value)
-            return check_text(value, where)
+            return check_text(value, where, attr.max_length)
         if attr.type in ("integer", "decimal"):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise invalid_value(where, "a number", value)
@@ -310,7 +315,14 @@ def storable(text: str) -> bool:
     return True
 
 
-def check_text(value: str, where: str) -> str:
+def check_text(value: str, where: str, max_length: int) -> str:
+    if len(value) > max_length:
+        raise ScimError(
+            400,
+            f"Attribute '{where}' is {len(value)} characters long; at most {max_length} are "
+            "accepted. Shorten the value (or its mapping) in Okta.",
+            scim_type="invalidValue",
+        )
     if not storable(value):
         raise ScimError(
             400,

@@ -19,9 +19,8 @@ from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
+    Membership,
     Params,
-    Special,
-    membership_special,
 )
 from gateway.scim.listing import (
     ListQuery,
@@ -30,10 +29,10 @@ from gateway.scim.listing import (
     iso,
     list_response,
     open_window,
+    page_params,
     projection,
     remember_window,
     search_query,
-    where_and_order,
 )
 from gateway.scim.patch import Patcher, parse_operations
 from gateway.scim.resource import USER_TYPE, Normalizer, fold, project
@@ -63,12 +62,6 @@ _IN_GROUP = (
 )
 
 
-def _groups_special(part: str) -> Special:
-    return membership_special(
-        _IN_GROUP, "m.group_id", "g.display_name_ci", part=part, type_value="direct"
-    )
-
-
 USER_FILTERS = FilterTarget(
     resource=USER_TYPE,
     json_root="u.attrs_ci",
@@ -86,10 +79,9 @@ USER_FILTERS = FilterTarget(
         # emails.value eq "x" → the GIN index on folded email values.
         "emails.value": _email_lookup,
         "emails": _email_lookup,
-        "groups": _groups_special(""),
-        "groups.value": _groups_special("value"),
-        "groups.display": _groups_special("display"),
-        "groups.type": _groups_special("type"),
+    },
+    memberships={
+        "groups": Membership(_IN_GROUP, "m.group_id", "g.display_name_ci", type_value="direct")
     },
 )
 
@@ -195,6 +187,26 @@ async def _conflict(request: web.Request, user_name: str) -> ScimError:
     )
 
 
+async def _external_id_conflict(request: web.Request, external_id: str) -> ScimError:
+    existing = await store.find_user_by_external_id(
+        await request_conn(request), request_org(request), external_id
+    )
+    which = f" (id {existing[0]}, userName {existing[1]!r})" if existing else ""
+    args: dict[str, Any] = {"external_id": external_id}
+    if existing is not None:
+        request[LOG_ENTRY].target = Target("User", str(existing[0]), existing[1])
+        args |= {"existing_id": str(existing[0]), "existing_user_name": existing[1]}
+    return ScimError(
+        409,
+        f"externalId {external_id!r} is already used in this org by another user{which}; "
+        "externalId is unique per org. In Okta, link the existing user (or unassign the "
+        "duplicate) instead of creating a second one.",
+        scim_type="uniqueness",
+        code="duplicate_external_id",
+        args=args,
+    )
+
+
 async def list_users(request: web.Request) -> web.Response:
     return await _find(request, build_query(request.query))
 
@@ -214,16 +226,19 @@ async def find_resources(
     """The total matching and one page of rendered Users."""
     org_id = request_org(request)
     window = open_window(request, org_id, "User", query)
-    params = Params([org_id, window.after, window.offset, query.count])
-    where, order = where_and_order(query, USER_FILTERS, params, "u.seq")
+    params, where, order = page_params(
+        query, USER_FILTERS, window, [org_id, window.after, window.before, query.count], "u.seq"
+    )
     page = await store.find_users(
         await request_conn(request), where=where, order=order, params=params.values
     )
     request[LOG_ENTRY].facts["total"] = page.total
-    if query.filter and page.total == 1:
+    # A lookup that found one resource names it, when the page holds it (count=0
+    # or a startIndex past it is a 200 with the total only, RFC 7644 §3.4.2.4).
+    if query.filter and page.total == 1 and page.users:
         request[LOG_ENTRY].target = user_target(page.users[0].id, page.users[0].attrs)
     last = page.users[-1].seq if page.users else None
-    remember_window(request, window, query, len(page.users), last)
+    remember_window(request, window, query, len(page.users), last, page.changes)
     base = base_url(request)
     return page.total, [
         project(render_user(u, base), USER_TYPE, query.attributes, query.excluded)
@@ -254,6 +269,8 @@ async def create_user(request: web.Request) -> web.Response:
             )
         except store.UserNameTaken:
             raise await _conflict(request, user.attrs["userName"]) from None
+        except store.ExternalIdTaken:
+            raise await _external_id_conflict(request, user.attrs["externalId"]) from None
     return response
 
 
@@ -367,6 +384,8 @@ async def _try_write(
         )
     except store.UserNameTaken:
         raise await _conflict(request, user.attrs["userName"]) from None
+    except store.ExternalIdTaken:
+        raise await _external_id_conflict(request, user.attrs["externalId"]) from None
     if not written:
         return None
     return response

@@ -237,13 +237,16 @@ async def delete_group(
 class Page:
     total: int
     groups: list[GroupRecord]
+    by_keyset: bool = False  # continued a walk after its remembered position
+    changes: int | None = None  # see gateway.paging.Position
 
 
 async def find_groups(
     conn: Connection, *, where: str | None, order: str, params: list[Any]
 ) -> Page:
-    """A page of groups: $1 org, $2 keyset, $3 offset, $4 limit, $5 read members, then filter values."""
-    total, rows = await fetch_page(
+    """A page of groups, paged like `find_users`: $1 org, $2 remembered seq, $3 rows
+    before the page, $4 limit, $5 read members, then the filter's values."""
+    found = await fetch_page(
         conn,
         list_query="list_groups",
         find_query="find_groups",
@@ -251,4 +254,9 @@ async def find_groups(
         order=order,
         params=params,
     )
-    return Page(total=total, groups=[_record(r) for r in rows])
+    return Page(
+        total=found.total,
+        groups=[_record(r) for r in found.rows],
+        by_keyset=found.by_keyset,
+        changes=found.changes,
+    )

@@ -16,10 +16,23 @@ from gateway.store import fetch_page
 from gateway.store.provisioning_log import PendingRow
 
 _USER_NAME_KEY = "scim_users_user_name_key"
+_EXTERNAL_ID_KEY = "scim_users_external_id_key"
 
 
 class UserNameTaken(Exception):
     """Another user of the org has this userName (compared case-insensitively)."""
+
+
+class ExternalIdTaken(Exception):
+    """Another user of the org has this externalId (compared exactly)."""
+
+
+def _taken(exc: asyncpg.UniqueViolationError) -> Exception:
+    if exc.constraint_name == _USER_NAME_KEY:
+        return UserNameTaken()
+    if exc.constraint_name == _EXTERNAL_ID_KEY:
+        return ExternalIdTaken()
+    return exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +94,7 @@ async def insert_user(
             QUERIES["insert_user"], org_id, user_id, *user.columns(), now, now, log.text
         )
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == _USER_NAME_KEY:
-            raise UserNameTaken from None
-        raise
+        raise _taken(exc) from None
     assert row is not None
     log.written(row["log_id"])
     return int(row["seq"])
@@ -104,6 +115,14 @@ async def find_user_by_user_name(
 ) -> tuple[uuid.UUID, str] | None:
     """The id and userName (as stored) of the user with this folded userName."""
     row = await conn.fetchrow(QUERIES["get_user_by_user_name"], org_id, user_name_ci)
+    return None if row is None else (row["id"], row["user_name"])
+
+
+async def find_user_by_external_id(
+    conn: Connection, org_id: uuid.UUID, external_id: str
+) -> tuple[uuid.UUID, str] | None:
+    """(id, userName) of the org's user with this externalId."""
+    row = await conn.fetchrow(QUERIES["get_user_by_external_id"], org_id, external_id)
     return None if row is None else (row["id"], row["user_name"])
 
 
@@ -130,9 +149,7 @@ async def update_user(
             log.text,
         )
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == _USER_NAME_KEY:
-            raise UserNameTaken from None
-        raise
+        raise _taken(exc) from None
     if row is None:
         return False
     log.written(row["log_id"])
@@ -158,16 +175,20 @@ async def delete_user(
 class Page:
     total: int
     users: list[UserRecord]
+    by_keyset: bool = False  # continued a walk after its remembered position
+    changes: int | None = None  # see gateway.paging.Position
 
 
 async def find_users(conn: Connection, *, where: str | None, order: str, params: list[Any]) -> Page:
     """One page of an org's users and the total matching.
 
-    `params` are $1 org id, $2 keyset (seq after), $3 offset, $4 limit, then the
+    `params` are $1 org id, $2 the seq a walk remembered before the page (0 for
+    none), $3 the rows before the page (startIndex - 1), $4 limit, then the
     filter's values; `where` (None for every user) and `order` come from the
-    filter compiler.
+    filter compiler. The page continues after $2 only if that lands at row $3 + 1
+    of the current order (see sql/queries/users.sql); else it is found by OFFSET.
     """
-    total, rows = await fetch_page(
+    found = await fetch_page(
         conn,
         list_query="list_users",
         find_query="find_users",
@@ -175,4 +196,9 @@ async def find_users(conn: Connection, *, where: str | None, order: str, params:
         order=order,
         params=params,
     )
-    return Page(total=total, users=[_record(r) for r in rows])
+    return Page(
+        total=found.total,
+        users=[_record(r) for r in found.rows],
+        by_keyset=found.by_keyset,
+        changes=found.changes,
+    )
