@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_SCIM_BASE_PATH = "/api/sch/scim/v2"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
@@ -114,6 +115,13 @@ class Settings:
     metrics_multiproc_dir: Path | None = None
     # Worker processes for `serve` (None: one per CPU core).
     workers: int | None = None
+    # Dashboard sessions end after this long without a request, and this long after sign-in.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # Failed sign-ins allowed per account and per client address within the window.
+    signin_window_minutes: int = 15
+    signin_max_per_account: int = 5
+    signin_max_per_ip: int = 30
     # Provisioning-log rows kept on local disk while the database is away.
     log_spool_max_bytes: int = 64 * 1024 * 1024
     # `tokens create` without --expires-days; at most 730 (the CLI's ceiling).
@@ -160,6 +168,8 @@ class Settings:
                 else None
             ),
             workers=_int(env, "GATEWAY_WORKERS", 0, minimum=0) or None,
+            session_idle_minutes=_int(env, "DASHBOARD_SESSION_IDLE_MINUTES", 30, minimum=1),
+            session_max_hours=_int(env, "DASHBOARD_SESSION_MAX_HOURS", 12, minimum=1),
             log_spool_max_bytes=_int(
                 env, "LOG_SPOOL_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024
             ),
@@ -173,7 +183,17 @@ class Settings:
         return self.data_dir / "log-spool"
 
     @property
+    def public_origin(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @property
     def scim_base_url(self) -> str:
         """The URL an admin pastes into Okta's "SCIM connector base URL" field."""
-        origin = self.public_base_url or f"http://{self.host}:{self.port}"
-        return origin + self.scim_base_path
+        return self.public_origin + self.scim_base_path
+
+    @property
+    def local_http(self) -> bool:
+        """Served over plain HTTP on a loopback address: local development, where
+        browsers refuse `Secure` and `__Host-` cookies."""
+        parts = urlsplit(self.public_origin)
+        return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
