@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 from dashboard.app import DASHBOARD_PREFIX, create_dashboard_app, live_log_ctx
 from dashboard.live import LiveLog
 from gateway.appkeys import (
+    APP_NAME,
     DASHBOARD_APP,
     LIVE_LOG,
     METRICS,
@@ -21,6 +22,12 @@ from gateway.appkeys import (
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
+from gateway.monitoring import (
+    metrics_listener_ctx,
+    metrics_on_main_port,
+    metrics_sampler_ctx,
+    request_metrics_middleware,
+)
 from gateway.paging import PageCursors
 from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
@@ -47,24 +54,32 @@ def create_app(
 ) -> web.Application:
     """Build the gateway. `extend_scim` adds routes to the SCIM sub-app before it is mounted."""
     app = web.Application(
-        middlewares=[unmatched_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[request_metrics_middleware, unmatched_middleware],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[METRICS] = metrics or Metrics()
+    app[METRICS] = metrics or Metrics(
+        multiprocess_dir=settings.metrics_multiproc_dir,
+        org_label_limit=settings.metrics_org_limit,
+    )
     app[PAGE_CURSORS] = PageCursors()
     app[TOKEN_OWNERS] = {}
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
+    app.cleanup_ctx.append(metrics_sampler_ctx)
+    app.cleanup_ctx.append(metrics_listener_ctx)
     app.cleanup_ctx.append(log_spool_ctx)
     app[LIVE_LOG] = LiveLog()
     app.cleanup_ctx.append(live_log_ctx)
     app[SCIM_APP] = create_scim_app()
+    app[SCIM_APP][APP_NAME] = "scim"
     if extend_scim is not None:
         extend_scim(app[SCIM_APP])
     app.add_subapp(settings.scim_base_path, app[SCIM_APP])
     app[DASHBOARD_APP] = create_dashboard_app()
+    app[DASHBOARD_APP][APP_NAME] = "dashboard"
     app.add_subapp(DASHBOARD_PREFIX, app[DASHBOARD_APP])
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
-    app.router.add_get("/metrics", app[METRICS].handle, allow_head=False)
+    app.router.add_get("/metrics", metrics_on_main_port, allow_head=False)
     return app

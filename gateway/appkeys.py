@@ -29,6 +29,8 @@ DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # The SCIM sub-app, for reversing its URLs from the root app.
 SCIM_APP: web.AppKey[web.Application] = web.AppKey("scim_app")
+# A sub-app's name in the request metrics' `app` label ("scim", "dashboard").
+APP_NAME: web.AppKey[str] = web.AppKey("app_name")
 # The dashboard sub-app, for reversing its URLs from the root app.
 DASHBOARD_APP: web.AppKey[web.Application] = web.AppKey("dashboard_app")
 # The dashboard's live log: one poller per process, shared by all open pages.

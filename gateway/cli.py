@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import getpass
 import json
+import os
 import re
 import sys
 import uuid
@@ -36,6 +37,7 @@ from gateway.store import orgs as org_store
 from gateway.store import provisioning_log as log_store
 from gateway.store import tokens as token_store
 from gateway.tokens import display_token
+from gateway.workers import WorkersError, run_workers
 
 
 class CliError(Exception):
@@ -462,13 +464,25 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     configure_logging()
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        **server_options(settings),
-    )
+    workers = args.workers or settings.workers or os.cpu_count() or 1
+    if settings.metrics_listen is not None:
+        host, port = settings.metrics_listen
+        print(f"Metrics: http://{host}:{port}/metrics (METRICS_LISTEN)", file=sys.stderr)
+    if workers == 1:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            **server_options(settings),
+        )
+        return
+    try:
+        status = run_workers(settings, workers)
+    except WorkersError as exc:
+        raise CliError(str(exc)) from None
+    if status:
+        raise CliError("the workers stopped; see the log above")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -489,6 +503,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (default: GATEWAY_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: GATEWAY_PORT or 8080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the port (default: GATEWAY_WORKERS or one per CPU core); "
+        "SIGTERM stops them all gracefully",
+    )
     serve.set_defaults(run=cmd_serve, sync=True)
 
     mig = commands.add_parser(

@@ -9,6 +9,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_SCIM_BASE_PATH = "/api/sch/scim/v2"
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
+# A bearer token short enough to guess is no protection.
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 class SettingsError(ValueError):
@@ -37,11 +40,46 @@ def _int(
     return value
 
 
+def _listen(raw: str) -> tuple[str, int] | None:
+    """`METRICS_LISTEN`: HOST:PORT (IPv6 in brackets), or `off`."""
+    text = raw.strip()
+    if text.lower() in ("off", "none", "no", "0"):
+        return None
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(
+            f"METRICS_LISTEN must be HOST:PORT (e.g. 127.0.0.1:9464) or off, got {raw!r}"
+        )
+    return host, int(port)
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 def _base_path(raw: str) -> str:
     path = "/" + raw.strip().strip("/")
     if path == "/" or "//" in path or any(c in path for c in "?#{} "):
         raise SettingsError(f"SCIM_BASE_PATH must look like /api/sch/scim/v2, got {raw!r}")
     return path
+
+
+def _metrics_token(environ: Mapping[str, str]) -> str | None:
+    token = environ.get("METRICS_TOKEN", "").strip()
+    if not token:
+        return None
+    if len(token) < MIN_METRICS_TOKEN_LENGTH:
+        raise SettingsError(
+            f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters "
+            "(e.g. from `openssl rand -hex 32`)"
+        )
+    return token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +105,16 @@ class Settings:
     log_body_limit: int = 16 * 1024
     token_touch_seconds: int = 60
     log_retention_days: int = 90
+    # Where /metrics answers without a token: a listener of its own (None: none).
+    metrics_listen: tuple[str, int] | None = None
+    # When set, /metrics also answers on the main port, to `Authorization: Bearer <it>`.
+    metrics_token: str | None = field(default=None, repr=False)
+    # None: metrics are fleet-wide; N: an `org` label for at most N orgs per process.
+    metrics_org_limit: int | None = None
+    # prometheus-client's multiprocess directory; set by `serve --workers N` for its workers.
+    metrics_multiproc_dir: Path | None = None
+    # Worker processes for `serve` (None: one per CPU core).
+    workers: int | None = None
     # Dashboard sessions end after this long without a request, and this long after sign-in.
     session_idle_minutes: int = 30
     session_max_hours: int = 12
@@ -107,6 +155,19 @@ class Settings:
             max_body_bytes=_int(env, "SCIM_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024),
             log_body_limit=_int(env, "LOG_BODY_LIMIT_BYTES", 16 * 1024, minimum=256),
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 90, minimum=1),
+            metrics_listen=_listen(env.get("METRICS_LISTEN", "") or DEFAULT_METRICS_LISTEN),
+            metrics_token=_metrics_token(env),
+            metrics_org_limit=(
+                _int(env, "METRICS_ORG_LIMIT", 50, minimum=1)
+                if _flag(env, "METRICS_ORG_LABEL")
+                else None
+            ),
+            metrics_multiproc_dir=(
+                Path(env["PROMETHEUS_MULTIPROC_DIR"])
+                if env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+                else None
+            ),
+            workers=_int(env, "GATEWAY_WORKERS", 0, minimum=0) or None,
             session_idle_minutes=_int(env, "DASHBOARD_SESSION_IDLE_MINUTES", 30, minimum=1),
             session_max_hours=_int(env, "DASHBOARD_SESSION_MAX_HOURS", 12, minimum=1),
             log_spool_max_bytes=_int(

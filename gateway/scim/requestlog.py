@@ -108,11 +108,5 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
         logger.warning("Released a broken connection after request %s", entry.request_id)
     if context.recorded is not None and context.event is not None:
         metrics.record_log_row(context.event, context.recorded.outcome, context.recorded.code)
-    route = request.match_info.route.resource
-    metrics.observe_request(
-        method=request.method,
-        route=route.canonical if route is not None else "unmatched",
-        status=response.status,
-        seconds=time.perf_counter() - entry.started,
-    )
+    # Requests themselves are counted and timed at the root app (gateway.monitoring).
     return response

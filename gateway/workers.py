@@ -1,0 +1,185 @@
+"""`serve --workers N`: N gateway processes on one port, and the metrics they share.
+
+The process model is aiohttp's own `reuse_port`: each worker is a fresh Python
+process (`python -m gateway.worker`) that runs `web.run_app(..., reuse_port=True)`
+on the same host and port, and the kernel spreads new connections over them
+(SO_REUSEPORT). Chosen over gunicorn's aiohttp worker because it adds no
+dependency and no second configuration surface, and because fresh processes
+(rather than forks of a process that has already imported prometheus-client)
+start with `PROMETHEUS_MULTIPROC_DIR` set, which prometheus-client reads once, at
+import. The cost: when a worker stops, connections the kernel had already queued
+on its socket (not yet accepted) are reset; a stopping worker first stops
+accepting, then finishes the requests it has.
+
+This supervisor owns prometheus-client's multiprocess directory,
+`GATEWAY_DATA_DIR/prometheus-multiproc/`: emptied at start (values of an earlier
+run must not be added to this one's), a dead worker's live gauges removed
+(`mark_process_dead`) before it is replaced, removed at exit. A lock file keeps a
+second `serve` from sharing it.
+
+Signals: SIGTERM or SIGINT stops every worker gracefully (each finishes its
+requests in flight, up to `SHUTDOWN_SECONDS`) and then exits. A worker that dies
+is replaced; one that dies within `CRASH_WINDOW_SECONDS` of its start
+`MAX_QUICK_CRASHES` times in a row stops the whole server (a worker that cannot
+start will not start by retrying).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client.multiprocess import mark_process_dead
+
+from gateway.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_SECONDS = 30.0
+CRASH_WINDOW_SECONDS = 10.0
+MAX_QUICK_CRASHES = 5
+_POLL_SECONDS = 0.2
+MULTIPROC_DIR_NAME = "prometheus-multiproc"
+
+
+class WorkersError(Exception):
+    """The workers cannot be started (or kept running)."""
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    started: float
+
+
+@contextlib.contextmanager
+def multiprocess_dir(data_dir: Path) -> Iterator[Path]:
+    """prometheus-client's directory for this server: locked, empty at start, gone at exit."""
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = data_dir / f"{MULTIPROC_DIR_NAME}.lock"
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkersError(
+                f"another `serve` uses {data_dir}; give each its own GATEWAY_DATA_DIR"
+            ) from None
+        directory = data_dir / MULTIPROC_DIR_NAME
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir()
+        try:
+            yield directory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def worker_environment(settings: Settings, directory: Path) -> dict[str, str]:
+    """What a worker reads with `Settings.from_env`: the supervisor's settings, resolved."""
+    assert settings.database_url is not None
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=settings.database_url,
+        GATEWAY_HOST=settings.host,
+        GATEWAY_PORT=str(settings.port),
+        GATEWAY_DATA_DIR=str(settings.data_dir),
+        PROMETHEUS_MULTIPROC_DIR=str(directory),
+        GATEWAY_SUPERVISOR_PID=str(os.getpid()),
+    )
+    if settings.metrics_listen is None:
+        env["METRICS_LISTEN"] = "off"
+    else:
+        host, port = settings.metrics_listen
+        env["METRICS_LISTEN"] = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return env
+
+
+def _spawn(env: dict[str, str]) -> _Worker:
+    process = subprocess.Popen([sys.executable, "-m", "gateway.worker"], env=env)
+    return _Worker(process=process, started=time.monotonic())
+
+
+def run_workers(settings: Settings, count: int) -> int:
+    """Run `count` workers until SIGTERM or SIGINT; returns the exit status."""
+    if count < 1:
+        raise WorkersError("--workers must be at least 1")
+    if settings.port == 0:
+        raise WorkersError("--port 0 (any free port) needs --workers 1: workers share one port")
+    stop_signal: list[int] = []
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_signal.append(signum)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with multiprocess_dir(settings.data_dir) as directory:
+            env = worker_environment(settings, directory)
+            workers = [_spawn(env) for _ in range(count)]
+            logger.info(
+                "serving with %d workers (pids %s) on %s:%d",
+                count,
+                ", ".join(str(w.process.pid) for w in workers),
+                settings.host,
+                settings.port,
+            )
+            status = _supervise(workers, env, directory, stop_signal)
+            _stop_all(workers, directory)
+            return status
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _supervise(
+    workers: list[_Worker], env: dict[str, str], directory: Path, stop_signal: list[int]
+) -> int:
+    quick_crashes = 0
+    while not stop_signal:
+        time.sleep(_POLL_SECONDS)
+        for index, worker in enumerate(workers):
+            code = worker.process.poll()
+            if code is None:
+                continue
+            mark_process_dead(worker.process.pid, str(directory))  # type: ignore[no-untyped-call]
+            lived = time.monotonic() - worker.started
+            quick_crashes = quick_crashes + 1 if lived < CRASH_WINDOW_SECONDS else 0
+            if quick_crashes >= MAX_QUICK_CRASHES:
+                logger.error(
+                    "workers keep exiting right after they start (last status %s); stopping", code
+                )
+                return 1
+            logger.warning(
+                "worker %d exited with status %s after %.0f s; starting another",
+                worker.process.pid,
+                code,
+                lived,
+            )
+            workers[index] = _spawn(env)
+    logger.info("signal %d: stopping %d workers", stop_signal[0], len(workers))
+    return 0
+
+
+def _stop_all(workers: list[_Worker], directory: Path) -> None:
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + SHUTDOWN_SECONDS + 5
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.error("worker %d did not stop in time; killing it", worker.process.pid)
+            worker.process.kill()
+            worker.process.wait()
+        mark_process_dead(worker.process.pid, str(directory))  # type: ignore[no-untyped-call]
