@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
+
 from gateway.db import create_pool
 from gateway.dbtypes import Connection
 from gateway.provlog.signals import org_signals
@@ -151,20 +153,21 @@ async def bench_log(url: str, sizes: list[int], requests: int) -> None:
     # The gateway's own pool settings (the dashboard reads through that pool).
     pool = await create_pool(url, min_size=1, max_size=1)
     conn = await pool.acquire()
+    seeder = await asyncpg.connect(url)  # no statement timeout: seeding takes minutes
     try:
-        await conn.execute(
+        await seeder.execute(
             "SELECT ensure_provisioning_log_partitions("
             "((now() AT TIME ZONE 'UTC')::date - $1::int)::date, $1::int + 9)",
             DAYS + 1,
         )
-        org = await org_store.create_org(conn, f"logbench-{uuid.uuid4().hex[:6]}")
-        _, token = await token_store.create_token(conn, org.id, note="bench")
+        org = await org_store.create_org(seeder, f"logbench-{uuid.uuid4().hex[:6]}")
+        _, token = await token_store.create_token(seeder, org.id, note="bench")
         end = datetime.now(UTC) - timedelta(minutes=1)
         seeded, results = 0, []
         print(f"\nprovisioning log reads, one org, {DAYS} days of rows (ms, p50 / p95)")
         for size in sizes:
             started = time.perf_counter()
-            await _seed(conn, org.id, token.id, size - seeded, seeded, end)
+            await _seed(seeder, org.id, token.id, size - seeded, seeded, end)
             seeded = size
             print(f"  seeded {size:,} rows in {time.perf_counter() - started:.0f} s")
             results.append(await _measure(conn, org.id, min(requests, 50)))
@@ -181,5 +184,6 @@ async def bench_log(url: str, sizes: list[int], requests: int) -> None:
         worst = max(_p(results[-1][label], 0.95) for label in results[-1])
         print(f"  slowest p95 at {sizes[-1]:,} rows: {worst:.1f} ms (target ≤ 50 ms)")
     finally:
+        await seeder.close()
         await pool.release(conn)
         await pool.close()
