@@ -7,12 +7,12 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
+from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS, TOKEN_OWNERS
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
-from gateway.maintenance import log_maintenance_ctx
 from gateway.metrics import Metrics
 from gateway.paging import PageCursors
+from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.settings import Settings
 
@@ -42,8 +42,10 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics or Metrics()
     app[PAGE_CURSORS] = PageCursors()
+    app[TOKEN_OWNERS] = {}
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
+    app.cleanup_ctx.append(log_spool_ctx)
     app[SCIM_APP] = create_scim_app()
     if extend_scim is not None:
         extend_scim(app[SCIM_APP])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -61,4 +62,8 @@ async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         raise
     app[DB_POOL] = pool
     yield
-    await pool.close()
+    try:
+        # Bounded: a connection left mid-operation by a dead server must not hang shutdown.
+        await asyncio.wait_for(pool.close(), timeout=10)
+    except TimeoutError:
+        pool.terminate()

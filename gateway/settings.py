@@ -14,7 +14,14 @@ class SettingsError(ValueError):
     """An environment variable holds a value the gateway cannot use."""
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+def _int(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -24,6 +31,8 @@ def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -57,6 +66,12 @@ class Settings:
     log_body_limit: int = 16 * 1024
     token_touch_seconds: int = 60
     log_retention_days: int = 90
+    # Provisioning-log rows kept on local disk while the database is away.
+    log_spool_max_bytes: int = 64 * 1024 * 1024
+    # `tokens create` without --expires-days; at most 730 (the CLI's ceiling).
+    token_expiry_days: int = 365
+    # Active (unrevoked, unexpired) tokens an org may hold: two allow a rotation.
+    max_active_tokens: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,7 +99,17 @@ class Settings:
             max_body_bytes=_int(env, "SCIM_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024),
             log_body_limit=_int(env, "LOG_BODY_LIMIT_BYTES", 16 * 1024, minimum=256),
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 90, minimum=1),
+            log_spool_max_bytes=_int(
+                env, "LOG_SPOOL_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024
+            ),
+            token_expiry_days=_int(env, "TOKEN_EXPIRY_DAYS", 365, minimum=1, maximum=730),
+            max_active_tokens=_int(env, "MAX_ACTIVE_TOKENS_PER_ORG", 2, minimum=1),
         )
+
+    @property
+    def log_spool_dir(self) -> Path:
+        """Where provisioning-log rows wait while the database is away."""
+        return self.data_dir / "log-spool"
 
     @property
     def scim_base_url(self) -> str:

@@ -22,8 +22,9 @@ _BODY_LEN = 43  # 62**43 > 2**256
 _CHECK_LEN = 6  # 62**6 > 2**32
 TOKEN_LENGTH = len(PREFIX) + _BODY_LEN + _CHECK_LEN
 
-# Anything token-shaped, for scrubbing logs and stored bodies.
-TOKEN_PATTERN = re.compile(re.escape(PREFIX) + r"[0-9A-Za-z]*")
+# Anything token-shaped, for scrubbing logs and stored bodies. The bare prefix is
+# not a secret: help texts name it ("those start with 'schscim_'").
+TOKEN_PATTERN = re.compile(re.escape(PREFIX) + r"[0-9A-Za-z]+")
 
 # Characters that copy-paste from web pages and chat tools leave around a token.
 _WRAPPERS = "\"'`<>\u00a0\u200b\u200c\u200d\u2060\ufeff"
@@ -102,6 +103,18 @@ def check_authorization(header: str | None) -> PresentedToken | AuthFailure:
         # Our token with something around or inside it, or some other credential.
         return AuthFailure.WRAPPED if PREFIX in value else AuthFailure.NOT_A_SCIM_TOKEN
     return check_token(value)
+
+
+_EMBEDDED = re.compile(re.escape(PREFIX) + f"[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}")
+
+
+def find_token(header: str | None) -> PresentedToken | None:
+    """A well-formed token inside a broken header, for filing its 401 under the token's org."""
+    for match in _EMBEDDED.finditer(header or ""):
+        found = check_token(match[0])
+        if isinstance(found, PresentedToken):
+            return found
+    return None
 
 
 def check_token(value: str) -> PresentedToken | AuthFailure:

@@ -10,18 +10,22 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 from hypothesis import settings as hypothesis_settings
 from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
+from gateway.appkeys import SETTINGS
 from gateway.embedded import throwaway_postgres
 from gateway.migrate import migrate
+from gateway.server import server_options
 from gateway.settings import Settings
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
@@ -38,6 +42,13 @@ hypothesis_settings.register_profile(
 def with_database(dsn: str, name: str) -> str:
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path="/" + name))
+
+
+class GatewayTestServer(TestServer):
+    """aiohttp's test server with the protocol options `serve` uses (header timeout, …)."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return web.AppRunner(self.app, **{**kwargs, **server_options(self.app[SETTINGS])})
 
 
 @pytest.fixture(scope="session")
@@ -113,8 +124,9 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, public_base_url=PUBLIC_BASE_URL)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # data_dir holds the provisioning-log spool: one of the test's own.
+    return Settings(database_url=database_url, public_base_url=PUBLIC_BASE_URL, data_dir=tmp_path)
 
 
 @pytest.fixture
@@ -126,7 +138,8 @@ def app(settings: Settings) -> web.Application:
 async def client(
     aiohttp_client: AiohttpClient, app: web.Application, db: asyncpg.Connection
 ) -> TestClient[web.Request, web.Application]:
-    return await aiohttp_client(app)
+    client: TestClient[web.Request, Any] = await aiohttp_client(GatewayTestServer(app))
+    return cast(TestClient[web.Request, web.Application], client)
 
 
 @dataclass(frozen=True)

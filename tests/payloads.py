@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -24,9 +25,14 @@ def okta_create_user(
     user_name: str = "jane@example.com",
     given: str = "Jane",
     family: str = "Doe",
-    external_id: str = "00ujl29u0le5T6Aj10h7",
+    external_id: str | None = None,
 ) -> dict[str, Any]:
-    """Okta's POST /Users body, verbatim in shape (password and groups included)."""
+    """Okta's POST /Users body, verbatim in shape (password and groups included).
+
+    The externalId is Okta's user id: one per user, so derived from the userName.
+    """
+    if external_id is None:
+        external_id = okta_user_id(user_name)
     return {
         "schemas": [USER],
         "userName": user_name,
@@ -39,6 +45,13 @@ def okta_create_user(
         "password": "1mz050nq",
         "active": True,
     }
+
+
+def okta_user_id(user_name: str) -> str:
+    """An Okta-shaped user id (00u + 17 characters), stable for a userName."""
+    if user_name == "jane@example.com":
+        return "00ujl29u0le5T6Aj10h7"
+    return "00u" + hashlib.sha256(user_name.encode()).hexdigest()[:17]
 
 
 def okta_deactivate() -> dict[str, Any]:

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -140,6 +141,41 @@ def test_orgs_and_token_lifecycle(cli_env: dict[str, str]) -> None:
     assert "orgs create nobody" in missing.stderr
 
 
+def test_tokens_expire_after_a_year_unless_told_and_an_org_holds_two(
+    cli_env: dict[str, str],
+) -> None:
+    run(cli_env, "orgs", "create", "acme")
+    too_long = run(
+        cli_env, "tokens", "create", "--org", "acme", "--expires-days", "731", check=False
+    )
+    assert too_long.returncode == 1
+    assert "--no-expiry" in too_long.stderr
+    yearly = run(cli_env, "tokens", "create", "--org", "acme")
+    assert "expires" in yearly.stderr
+    forever = run(cli_env, "tokens", "create", "--org", "acme", "--no-expiry")
+    assert "never expires" in forever.stderr
+    rows = [
+        re.split(r"\s{2,}", line)
+        for line in run(cli_env, "tokens", "list", "--org", "acme").stdout.splitlines()[1:]
+    ]
+    created, expires = (datetime.fromisoformat(rows[0][i].replace("Z", "+00:00")) for i in (2, 4))
+    assert (expires - created).days == 365
+    assert rows[1][4] == "-"
+    third = run(cli_env, "tokens", "create", "--org", "acme", "--expires-days", "30", check=False)
+    assert third.returncode == 1
+    assert third.stdout == ""
+    assert "already has 2 active tokens" in third.stderr
+    assert "tokens revoke" in third.stderr
+    token_id = re.search(
+        r"^([0-9a-f-]{36})", run(cli_env, "tokens", "list", "--org", "acme").stdout.splitlines()[1]
+    )
+    assert token_id is not None
+    run(cli_env, "tokens", "revoke", token_id[1])
+    assert (
+        run(cli_env, "tokens", "create", "--org", "acme", "--expires-days", "730").returncode == 0
+    )
+
+
 def test_serve_refuses_an_unmigrated_database(fresh_database_url: str) -> None:
     result = run(
         clean_env(DATABASE_URL=fresh_database_url), "serve", "--port", str(free_port()), check=False
@@ -221,6 +257,9 @@ def test_logs_and_jobs(cli_env: dict[str, str], database_url: str) -> None:
         "event",
         "event_detail",
         "outcome",
+        "code",
+        "code_args",
+        "unresolved",
         "status",
         "method",
         "path",
@@ -231,6 +270,11 @@ def test_logs_and_jobs(cli_env: dict[str, str], database_url: str) -> None:
         "job",
     }
     failure = records[1]
+    assert (failure["code"], failure["code_args"]) == (
+        "missing_attribute",
+        {"attribute": "name.familyName"},
+    )
+    assert failure["unresolved"] is True
     assert (failure["outcome"], failure["status"]) == ("failure", 400)
     assert failure["reason"].startswith(
         "Bad Request. Errors reported by remote server: Attribute 'name.familyName'"
@@ -261,5 +305,20 @@ def test_logs_and_jobs(cli_env: dict[str, str], database_url: str) -> None:
     assert jobs[0]["first_sync"] is True
     assert (jobs[0]["requests"], jobs[0]["success"], jobs[0]["failure"]) == (3, 2, 1)
     assert jobs[0]["events"]["Create user"] == {"failure": 1, "success": 1}
+    assert jobs[0]["state"] == "running"
+    assert (jobs[0]["users"], jobs[0]["resolved"], jobs[0]["unresolved"]) == (2, 0, 1)
     table = run(cli_env, "jobs", "--org", "acme").stdout
     assert "first sync" in table
+    assert "running" in table
+    by_code = run(cli_env, "logs", "--org", "acme", "--code", "missing_attribute", "--json").stdout
+    assert [jsonlib.loads(line)["target"]["name"] for line in by_code.splitlines()] == [
+        "no.family@example.com"
+    ]
+    unresolved = run(cli_env, "logs", "--org", "acme", "--unresolved", "--json").stdout
+    assert len(unresolved.splitlines()) == 1
+    by_target = run(
+        cli_env, "logs", "--org", "acme", "--target", "NO.FAMILY@example.com", "--json"
+    ).stdout
+    assert len(by_target.splitlines()) == 1
+    assert run(cli_env, "logs", "--org", "acme", "--code", "nope", check=False).returncode == 1
+    assert run(cli_env, "logs", "--unattributed", "--json").returncode == 0

@@ -29,14 +29,16 @@ from scim2_models.path import (
 
 from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
-from gateway.events import Target
-from gateway.scim.body import read_json_object
+from gateway.provlog.events import Target
+from gateway.scim.body import off_loop, read_json_object
+from gateway.scim.context import logged_change, request_conn, request_org
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
     Membership,
 )
+from gateway.scim.limits import MAX_INDEXED_STRING, MAX_MEMBERS
 from gateway.scim.listing import (
     ListQuery,
     base_url,
@@ -50,13 +52,6 @@ from gateway.scim.listing import (
     search_query,
 )
 from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
-from gateway.scim.requestlog import (
-    change_log,
-    change_recorded,
-    record_in_transaction,
-    request_conn,
-    request_org,
-)
 from gateway.scim.resource import GROUP_TYPE, Normalizer, check_text, fold, project
 from gateway.scim.schema import GROUP_SCHEMA
 from gateway.scim.versioning import check_if_match, etag, not_modified
@@ -123,6 +118,8 @@ def _not_found(raw: str) -> ScimError:
         404,
         f"Group {raw} not found in this org. In Okta, unlink the pushed group (Push Groups → "
         "Unlink, 'Leave the group') and push it again.",
+        code="team_not_found",
+        args={"id": raw},
     )
 
 
@@ -143,6 +140,8 @@ def _to_write(attrs: dict[str, Any]) -> GroupWrite:
 def parse_members(value: Any, where: str) -> list[Member]:
     """Members from a members value: a list of {"value": id, "display": …} (Okta, Entra)."""
     items = value if isinstance(value, list) else [value]
+    if len(items) > MAX_MEMBERS:
+        raise too_many_members(len(items))
     members: dict[uuid.UUID, Member] = {}
     for item in items:
         raw = item.get("value") if isinstance(item, dict) else item
@@ -171,9 +170,18 @@ def parse_members(value: Any, where: str) -> list[Member]:
             ) from None
         display = fields.get("display")
         if isinstance(display, str):
-            check_text(display, f"{where}.display")
+            check_text(display, f"{where}.display", MAX_INDEXED_STRING)
         members[user_id] = Member(user_id, display if isinstance(display, str) else None)
     return list(members.values())
+
+
+def too_many_members(count: int) -> ScimError:
+    return ScimError(
+        400,
+        f"The request names {count} members; at most {MAX_MEMBERS} are accepted per request. "
+        "Send the rest in further PATCH requests.",
+        scim_type="tooMany",
+    )
 
 
 def member_ids(value: Any, where: str) -> list[uuid.UUID]:
@@ -188,16 +196,24 @@ class MemberDelta:
     add: dict[uuid.UUID, Member] = field(default_factory=dict)
     remove: set[uuid.UUID] = field(default_factory=set)
     touched: bool = False
+    # Members named by all operations so far, against MAX_MEMBERS.
+    named: int = 0
+
+    def _name(self, count: int) -> None:
+        self.touched = True
+        self.named += count
+        if self.named > MAX_MEMBERS:
+            raise too_many_members(self.named)
 
     def added(self, members: list[Member]) -> None:
-        self.touched = True
+        self._name(len(members))
         target = self.replace if self.replace is not None else self.add
         for m in members:
             target[m.user_id] = m
             self.remove.discard(m.user_id)
 
     def removed(self, ids: list[uuid.UUID]) -> None:
-        self.touched = True
+        self._name(len(ids))
         for user_id in ids:
             if self.replace is not None:
                 self.replace.pop(user_id, None)
@@ -206,7 +222,7 @@ class MemberDelta:
                 self.remove.add(user_id)
 
     def replaced(self, members: list[Member]) -> None:
-        self.touched = True
+        self._name(len(members))
         self.replace = {m.user_id: m for m in members}
         self.add, self.remove = {}, set()
 
@@ -288,33 +304,51 @@ def split_operations(operations: list[Operation]) -> tuple[list[Operation], Memb
     return rest, delta
 
 
-async def _unknown_members(request: web.Request, candidates: list[uuid.UUID]) -> ScimError:
+async def _unknown_members(
+    request: web.Request, candidates: list[uuid.UUID], sent: MemberDelta | None = None
+) -> ScimError:
     ids = await store.users_not_in_org(
         await request_conn(request), request_org(request), candidates
     )
     shown = ", ".join(str(i) for i in ids[:10]) + (
         f" and {len(ids) - 10} more" if len(ids) > 10 else ""
     )
+    unknown = {str(i) for i in ids}
+    # Nothing of a refused request is applied: name the members that were valid too.
+    sent_ids = {m.user_id for m in sent.to_add} | sent.remove if sent else set()
+    not_applied = sorted({str(i) for i in sent_ids} - unknown)
     return ScimError(
         400,
         f"members: {shown} {'is not a user' if len(ids) == 1 else 'are not users'} of this org. Push "
         "the users to the app (assign them in Okta) before pushing the group, then Push Groups → "
         "Retry All Groups.",
         scim_type="invalidValue",
+        code="unknown_member",
+        args={
+            "values": [str(i) for i in ids[:20]],
+            "not_applied": not_applied[:20],
+            "not_applied_count": len(not_applied),
+        },
     )
 
 
 async def _conflict(request: web.Request, name: str) -> ScimError:
-    existing = await store.find_group_id_by_display_name(
+    existing = await store.find_group_by_display_name(
         await request_conn(request), request_org(request), name.casefold()
     )
-    which = f" (id {existing})" if existing else ""
+    which = f" (id {existing[0]})" if existing else ""
+    args: dict[str, Any] = {"name": name}
+    if existing is not None:
+        request[LOG_ENTRY].target = Target("Group", str(existing[0]), existing[1])
+        args |= {"existing_id": str(existing[0]), "existing_name": existing[1]}
     return ScimError(
         409,
         f"A team named {name!r} already exists in this org{which}; team names are unique "
         "case-insensitively. In Okta, link the existing group (Push Groups → Link Group) "
         "instead of creating one.",
         scim_type="uniqueness",
+        code="duplicate_team",
+        args=args,
     )
 
 
@@ -380,12 +414,13 @@ def _parse_group(
     members_key = next((k for k in body if k.lower() == "members"), None)
     members = parse_members(body[members_key] or [], "members") if members_key is not None else None
     rest = {k: v for k, v in body.items() if k != members_key}
-    attrs = Normalizer(GROUP_TYPE, request[LOG_ENTRY].notes).document(rest)
+    attrs = Normalizer(GROUP_TYPE, request[LOG_ENTRY]).document(rest)
     return attrs, members
 
 
 async def create_group(request: web.Request) -> web.Response:
-    attrs, members = _parse_group(request, await read_json_object(request))
+    body = await read_json_object(request)
+    attrs, members = await off_loop(request, lambda: _parse_group(request, body))
     group = _to_write(attrs)
     conn = await request_conn(request)
     org_id = request_org(request)
@@ -393,27 +428,28 @@ async def create_group(request: web.Request) -> web.Response:
     request[LOG_ENTRY].target = group_target(group_id, attrs)
     now = datetime.now(UTC)
     try:
-        if not members:
-            record = GroupRecord(group_id, 0, attrs, 1, now, now, [])
-            response = _group_response(request, record, status=201)
-            await store.insert_group(
-                conn, org_id, group_id, group, [], now, change_log(request, response)
-            )
-            change_recorded(request)
+        async with logged_change(request) as change:
+            if not members:
+                record = GroupRecord(group_id, 0, attrs, 1, now, now, [])
+                response = _group_response(request, record, status=201)
+                await store.insert_group(
+                    conn, org_id, group_id, group, [], now, change.row(response)
+                )
+                return response
+            # Older Okta builds send members inline: read them back for their display names.
+            async with conn.transaction():
+                await store.insert_group(conn, org_id, group_id, group, members, now, None)
+                stored = await store.get_group(conn, org_id, group_id, with_members=True)
+                assert stored is not None
+                response = _group_response(request, stored, status=201)
+                await change.record(conn, response)
             return response
-        # Older Okta builds send members inline: read them back for their display names.
-        async with conn.transaction():
-            await store.insert_group(conn, org_id, group_id, group, members, now, None)
-            stored = await store.get_group(conn, org_id, group_id, with_members=True)
-            assert stored is not None
-            response = _group_response(request, stored, status=201)
-            await record_in_transaction(request, conn, response)
-        return response
     except store.DisplayNameTaken:
         raise await _conflict(request, attrs["displayName"]) from None
     except store.UnknownMembers as exc:
-        request[LOG_ENTRY].recorded = False
-        raise await _unknown_members(request, exc.candidates) from None
+        delta = MemberDelta()
+        delta.added(members or [])
+        raise await _unknown_members(request, exc.candidates, delta) from None
 
 
 async def get_group(request: web.Request) -> web.Response:
@@ -442,7 +478,7 @@ async def replace_group(request: web.Request) -> web.Response:
             f"The body's id {sent_id!r} differs from the URL's {group_id}; PUT cannot change a group's id.",
             scim_type="mutability",
         )
-    attrs, members = _parse_group(request, body)
+    attrs, members = await off_loop(request, lambda: _parse_group(request, body))
     delta = MemberDelta()
     # PUT replaces the membership; a body without "members" empties the team (RFC 7644 §3.5.1).
     delta.replaced(members or [])
@@ -452,8 +488,8 @@ async def replace_group(request: web.Request) -> web.Response:
 async def patch_group(request: web.Request) -> web.Response:
     group_id = _group_id(request)
     operations = parse_operations(await read_json_object(request))
-    attribute_ops, delta = split_operations(operations)
-    patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY].notes), str(group_id))
+    attribute_ops, delta = await off_loop(request, lambda: split_operations(operations))
+    patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY]), str(group_id))
     wants_body = any(k.lower() in ("attributes", "excludedattributes") for k in request.query)
 
     def change(current: GroupRecord) -> dict[str, Any]:
@@ -476,7 +512,7 @@ async def _change(
     entry = request[LOG_ENTRY]
     attrs: dict[str, Any] = {}
     try:
-        async with conn.transaction():
+        async with logged_change(request) as log, conn.transaction():
             current = await store.lock_group(conn, org_id, group_id)
             if current is None:
                 raise _not_found(str(group_id))
@@ -484,16 +520,20 @@ async def _change(
             check_if_match(request, current.version)
             attrs = change(current)
             entry.target = group_target(group_id, attrs)
+            if attrs.get("displayName") != current.attrs.get("displayName"):
+                entry.facts["renamed_from"] = current.attrs.get("displayName")
             if attrs == current.attrs and not delta.touched:
-                entry.notes.append("no change: the request matched the stored team")
+                entry.note("unchanged_team", "no change: the request matched the stored team")
                 response = await _read_back(request, conn, current, respond_with_body)
-                await record_in_transaction(request, conn, response)
+                await log.record(conn, response)
                 return response
             if delta.remove:
                 present = await store.existing_members(conn, org_id, group_id, delta.remove)
                 missing = sorted(str(i) for i in delta.remove - present)
                 if missing:
-                    entry.notes.append(f"remove matched no member: {', '.join(missing[:10])}")
+                    entry.note(
+                        "member_not_present", f"remove matched no member: {', '.join(missing[:10])}"
+                    )
             updated = GroupRecord(
                 group_id,
                 current.seq,
@@ -516,24 +556,20 @@ async def _change(
                 keep=delta.keep,
                 add=delta.to_add,
                 now=updated.updated_at,
-                log=None if respond_with_body else change_log(request, response),
+                log=None if respond_with_body else log.row(response),
             )
             assert result is not None  # the row lock keeps the group
             if respond_with_body:
+                # A PUT says who it added and removed (Okta's AIW apps replace the list).
+                entry.facts["members_added"] = len(result.added)
+                entry.facts["members_removed"] = len(result.removed)
                 response = await _read_back(request, conn, updated, True)
-                await record_in_transaction(request, conn, response)
-            else:
-                change_recorded(request)
+                await log.record(conn, response)
         return response
     except store.DisplayNameTaken:
-        entry.recorded = False
         raise await _conflict(request, attrs["displayName"]) from None
     except store.UnknownMembers as exc:
-        entry.recorded = False
-        raise await _unknown_members(request, exc.candidates) from None
-    except BaseException:
-        entry.recorded = False  # the log row rolled back with the change
-        raise
+        raise await _unknown_members(request, exc.candidates, delta) from None
 
 
 async def _read_back(
@@ -571,15 +607,15 @@ async def delete_group(request: web.Request) -> web.Response:
         check_if_match(request, current.version)
         expected = current.version
     response = web.Response(status=204)
-    if not await store.delete_group(
-        conn, org_id, group_id, expected_version=expected, log=change_log(request, response)
-    ):
-        if expected is not None:
-            raise ScimError(
-                412, "The team changed while it was being deleted; GET it again and retry."
-            )
-        raise _not_found(str(group_id))
-    change_recorded(request)
+    async with logged_change(request) as change:
+        if not await store.delete_group(
+            conn, org_id, group_id, expected_version=expected, log=change.row(response)
+        ):
+            if expected is not None:
+                raise ScimError(
+                    412, "The team changed while it was being deleted; GET it again and retry."
+                )
+            raise _not_found(str(group_id))
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,8 +13,11 @@ from aiohttp import web
 
 from gateway.appkeys import PAGE_CURSORS, SETTINGS
 from gateway.paging import PageCursors, Position
+from gateway.scim.body import shown
 from gateway.scim.errors import ScimError
 from gateway.scim.filters import FilterTarget, Params, compile_filter, sort_expression
+from gateway.scim.limits import MAX_FILTER_LENGTH, MAX_START_INDEX
+from gateway.scim.resource import storable
 
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -33,16 +37,36 @@ class ListQuery:
 
 
 def _integer(raw: Any, name: str) -> int:
-    if isinstance(raw, bool):
-        raise ScimError(400, f"{name} must be an integer, not {raw!r}.", scim_type="invalidValue")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str):
-        try:
-            return int(raw.strip())
-        except ValueError:
-            pass
-    raise ScimError(400, f"{name} must be an integer, not {raw!r}.", scim_type="invalidValue")
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and len(raw) <= 32:
+        with contextlib.suppress(ValueError):
+            value = int(raw.strip())
+    if value is None:
+        raise ScimError(
+            400,
+            f"{name} must be an integer, not {shown(str(raw))!r}.",
+            scim_type="invalidValue",
+        )
+    if abs(value) > MAX_START_INDEX:
+        raise ScimError(
+            400,
+            f"{name} must be between -{MAX_START_INDEX} and {MAX_START_INDEX}, not {value}.",
+            scim_type="invalidValue",
+        )
+    return value
+
+
+def _check_params(params: Mapping[str, Any]) -> None:
+    for key, value in params.items():
+        if not storable(key) or (isinstance(value, str) and not storable(value)):
+            raise ScimError(
+                400,
+                f"The parameter {shown(key)!r} contains a NUL character or an unpaired "
+                "surrogate (\\u0000, \\ud800-\\udfff); remove it.",
+                scim_type="invalidValue",
+            )
 
 
 def _names(raw: Any, name: str) -> tuple[str, ...]:
@@ -57,6 +81,7 @@ def _names(raw: Any, name: str) -> tuple[str, ...]:
 
 def build_query(params: Mapping[str, Any]) -> ListQuery:
     """From query parameters or a SearchRequest body (keys compared case-insensitively)."""
+    _check_params(params)
     fields = {k.lower(): v for k, v in params.items()}
     start = _integer(fields["startindex"], "startIndex") if "startindex" in fields else 1
     count = _integer(fields["count"], "count") if "count" in fields else DEFAULT_COUNT
@@ -71,6 +96,13 @@ def build_query(params: Mapping[str, Any]) -> ListQuery:
     filter_text = fields.get("filter")
     if filter_text is not None and not isinstance(filter_text, str):
         raise ScimError(400, "filter must be a string.", scim_type="invalidFilter")
+    if filter_text is not None and len(filter_text) > MAX_FILTER_LENGTH:
+        raise ScimError(
+            400,
+            f"The filter is {len(filter_text)} characters long; at most {MAX_FILTER_LENGTH} are "
+            "accepted.",
+            scim_type="invalidFilter",
+        )
     attributes = _names(fields.get("attributes"), "attributes")
     excluded = _names(fields.get("excludedattributes"), "excludedAttributes")
     return ListQuery(

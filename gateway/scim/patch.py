@@ -29,10 +29,10 @@ from scim2_models.path import (
 )
 
 from gateway.scim.errors import ScimError
+from gateway.scim.limits import MAX_OPERATIONS
 from gateway.scim.resource import Normalizer, Resolved, ResourceType
 
 PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-MAX_OPERATIONS = 1000
 _OPS = ("add", "replace", "remove")
 
 
@@ -74,7 +74,12 @@ def parse_operations(body: dict[str, Any]) -> list[Operation]:
             400, 'A PATCH body needs a non-empty "Operations" array.', scim_type="invalidSyntax"
         )
     if len(raw) > MAX_OPERATIONS:
-        raise ScimError(400, f"At most {MAX_OPERATIONS} operations per PATCH.", scim_type="tooMany")
+        raise ScimError(
+            400,
+            f"At most {MAX_OPERATIONS} operations per PATCH, not {len(raw)}; send them in "
+            "several requests.",
+            scim_type="tooMany",
+        )
     ops = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -283,7 +288,9 @@ class Patcher:
         items = target.get(resolved.attr.name) or []
         kept = [i for i in items if not (isinstance(i, dict) and str(i.get("value")) in keys)]
         if len(kept) == len(items):
-            self.normalizer.note(f"{where}: remove matched no {resolved.attr.name} value")
+            self.normalizer.note(
+                f"{where}: remove matched no {resolved.attr.name} value", "value_not_present"
+            )
         target[resolved.attr.name] = kept
 
     def value_path(
@@ -312,7 +319,9 @@ class Patcher:
         hits = [i for i, item in enumerate(items) if isinstance(item, dict) and matches(item)]
         if op == "remove":
             if not hits:
-                self.normalizer.note(f"{where}: remove matched no {attr.name} value")
+                self.normalizer.note(
+                    f"{where}: remove matched no {attr.name} value", "value_not_present"
+                )
             elif sub is not None:
                 for i in hits:
                     items[i].pop(sub.name, None)

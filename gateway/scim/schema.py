@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.scim.limits import MAX_INDEXED_STRING, MAX_STRING
+
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -30,6 +32,8 @@ class Attr:
     canonical: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
     sub: tuple[Attr, ...] = ()
+    # Longest accepted string value, in characters; indexed attributes get less.
+    max_length: int = MAX_STRING
     _sub_index: dict[str, Attr] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +110,7 @@ def _multi(
     *,
     value_case_exact: bool = False,
     reference_types: tuple[str, ...] = (),
+    value_max_length: int = MAX_STRING,
 ) -> Attr:
     return Attr(
         name,
@@ -119,6 +124,7 @@ def _multi(
                 f"The value of the {name} entry.",
                 case_exact=value_case_exact,
                 reference_types=reference_types,
+                max_length=value_max_length,
             ),
             _s("display", "A human-readable name, primarily used for display purposes."),
             _s("type", "A label indicating the attribute's function.", canonical=types),
@@ -138,6 +144,7 @@ USER = Schema(
             "returned exactly as sent.",
             required=True,
             uniqueness="server",
+            max_length=MAX_INDEXED_STRING,
         ),
         Attr(
             "name",
@@ -154,7 +161,11 @@ USER = Schema(
                 _s("honorificSuffix", "The honorific suffix(es), e.g. 'III'."),
             ),
         ),
-        _s("displayName", "The name of the User, suitable for display to end-users."),
+        _s(
+            "displayName",
+            "The name of the User, suitable for display to end-users.",
+            max_length=MAX_INDEXED_STRING,
+        ),
         _s("nickName", "The casual way to address the user."),
         Attr(
             "profileUrl",
@@ -175,7 +186,12 @@ USER = Schema(
             mutability="writeOnly",
             returned="never",
         ),
-        _multi("emails", "Email addresses for the user.", ("work", "home", "other")),
+        _multi(
+            "emails",
+            "Email addresses for the user.",
+            ("work", "home", "other"),
+            value_max_length=MAX_INDEXED_STRING,
+        ),
         _multi(
             "phoneNumbers",
             "Phone numbers for the user.",
@@ -296,6 +312,7 @@ GROUP = Schema(
             "The team's name; unique in the org, compared case-insensitively, kept as sent.",
             required=True,
             uniqueness="server",
+            max_length=MAX_INDEXED_STRING,
         ),
         Attr(
             "members",
@@ -320,7 +337,11 @@ GROUP = Schema(
                     mutability="immutable",
                     reference_types=("User",),
                 ),
-                _s("display", "The member's name, as the client sent it (Okta: the username)."),
+                _s(
+                    "display",
+                    "The member's name, as the client sent it (Okta: the username).",
+                    max_length=MAX_INDEXED_STRING,
+                ),
                 Attr(
                     "type",
                     "string",
@@ -345,7 +366,11 @@ COMMON_ATTRIBUTES: dict[str, Attr] = {
         returned="always",
     ),
     "externalid": Attr(
-        "externalId", "string", "The client's id for the resource.", case_exact=True
+        "externalId",
+        "string",
+        "The client's id for the resource; unique in the org.",
+        case_exact=True,
+        max_length=MAX_INDEXED_STRING,
     ),
     "meta": Attr(
         "meta",

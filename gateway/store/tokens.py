@@ -42,21 +42,39 @@ class Refused:
     token_id: uuid.UUID
 
 
+class TooManyTokens(Exception):
+    """The org already has its allowed number of active tokens."""
+
+    def __init__(self, active: list[TokenInfo]) -> None:
+        super().__init__(f"{len(active)} active tokens")
+        self.active = active
+
+
 async def create_token(
     conn: Connection,
     org_id: uuid.UUID,
     *,
     expires_in: timedelta | None = None,
     note: str | None = None,
+    max_active: int | None = None,
 ) -> tuple[str, TokenInfo]:
-    """Make a token for the org; the plain token is returned here and nowhere else."""
+    """Make a token for the org; the plain token is returned here and nowhere else.
+
+    With `max_active`, refuse (TooManyTokens) when the org already has that many
+    usable tokens; the org row is locked so that two creations cannot both pass.
+    """
     token = generate_token()
-    expires_at = None
-    if expires_in is not None:
-        expires_at = await conn.fetchval("SELECT now() + $1::interval", expires_in)
-    row = await conn.fetchrow(
-        QUERIES["insert_token"], org_id, token_digest(token), token[-4:], note, expires_at
-    )
+    async with conn.transaction():
+        if max_active is not None:
+            await conn.execute(QUERIES["lock_org"], org_id)
+            active = [
+                TokenInfo(**dict(row)) for row in await conn.fetch(QUERIES["active_tokens"], org_id)
+            ]
+            if len(active) >= max_active:
+                raise TooManyTokens(active)
+        row = await conn.fetchrow(
+            QUERIES["insert_token"], org_id, token_digest(token), token[-4:], note, expires_in
+        )
     assert row is not None
     return token, TokenInfo(**dict(row))
 
@@ -97,3 +115,14 @@ async def authenticate(
     if not row["usable"]:
         return Refused(AuthFailure.EXPIRED, row["org_id"], row["id"])
     return Authenticated(org_id=row["org_id"], token_id=row["id"])
+
+
+async def token_owner(
+    conn: Connection, token: PresentedToken
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(org id, token id) of a token presented in a broken form, to file its 401."""
+    digest = token.digest
+    row = await conn.fetchrow(QUERIES["token_owner"], digest)
+    if row is None or not hmac.compare_digest(bytes(row["digest"]), digest):
+        return None
+    return row["org_id"], row["id"]

@@ -13,12 +13,26 @@ import asyncpg
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
 from gateway.store import fetch_page
+from gateway.store.provisioning_log import PendingRow
 
 _USER_NAME_KEY = "scim_users_user_name_key"
+_EXTERNAL_ID_KEY = "scim_users_external_id_key"
 
 
 class UserNameTaken(Exception):
     """Another user of the org has this userName (compared case-insensitively)."""
+
+
+class ExternalIdTaken(Exception):
+    """Another user of the org has this externalId (compared exactly)."""
+
+
+def _taken(exc: asyncpg.UniqueViolationError) -> Exception:
+    if exc.constraint_name == _USER_NAME_KEY:
+        return UserNameTaken()
+    if exc.constraint_name == _EXTERNAL_ID_KEY:
+        return ExternalIdTaken()
+    return exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +86,17 @@ async def insert_user(
     user_id: uuid.UUID,
     user: UserWrite,
     now: datetime,
-    log: str,
+    log: PendingRow,
 ) -> int:
     """Insert the user and its log row in one statement; return its paging seq."""
     try:
         row = await conn.fetchrow(
-            QUERIES["insert_user"], org_id, user_id, *user.columns(), now, now, log
+            QUERIES["insert_user"], org_id, user_id, *user.columns(), now, now, log.text
         )
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == _USER_NAME_KEY:
-            raise UserNameTaken from None
-        raise
+        raise _taken(exc) from None
     assert row is not None
+    log.written(row["log_id"])
     return int(row["seq"])
 
 
@@ -97,11 +110,20 @@ async def get_user(
     return None if row is None else _record(row)
 
 
-async def find_user_id_by_user_name(
+async def find_user_by_user_name(
     conn: Connection, org_id: uuid.UUID, user_name_ci: str
-) -> uuid.UUID | None:
+) -> tuple[uuid.UUID, str] | None:
+    """The id and userName (as stored) of the user with this folded userName."""
     row = await conn.fetchrow(QUERIES["get_user_by_user_name"], org_id, user_name_ci)
-    return None if row is None else row["id"]
+    return None if row is None else (row["id"], row["user_name"])
+
+
+async def find_user_by_external_id(
+    conn: Connection, org_id: uuid.UUID, external_id: str
+) -> tuple[uuid.UUID, str] | None:
+    """(id, userName) of the org's user with this externalId."""
+    row = await conn.fetchrow(QUERIES["get_user_by_external_id"], org_id, external_id)
+    return None if row is None else (row["id"], row["user_name"])
 
 
 async def update_user(
@@ -112,7 +134,7 @@ async def update_user(
     *,
     now: datetime,
     expected_version: int,
-    log: str,
+    log: PendingRow,
 ) -> bool:
     """Replace the user if it is still at `expected_version`; False if it changed or is gone."""
     try:
@@ -124,13 +146,14 @@ async def update_user(
             now,
             expected_version + 1,
             expected_version,
-            log,
+            log.text,
         )
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == _USER_NAME_KEY:
-            raise UserNameTaken from None
-        raise
-    return row is not None
+        raise _taken(exc) from None
+    if row is None:
+        return False
+    log.written(row["log_id"])
+    return True
 
 
 async def delete_user(
@@ -139,10 +162,13 @@ async def delete_user(
     user_id: uuid.UUID,
     *,
     expected_version: int | None,
-    log: str,
+    log: PendingRow,
 ) -> bool:
-    row = await conn.fetchrow(QUERIES["delete_user"], org_id, user_id, expected_version, log)
-    return row is not None
+    row = await conn.fetchrow(QUERIES["delete_user"], org_id, user_id, expected_version, log.text)
+    if row is None:
+        return False
+    log.written(row["log_id"])
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ WHERE g.org_id = $1 AND g.id = $2
 FOR UPDATE;
 
 -- name: get_group_by_display_name
-SELECT id FROM scim_groups WHERE org_id = $1 AND display_name_ci = $2;
+SELECT id, display_name FROM scim_groups WHERE org_id = $1 AND display_name_ci = $2;
 
 -- name: change_group
 -- Apply a group change decided by the gateway, with its log row ($13), in one
@@ -77,10 +77,11 @@ FROM updated;
 WITH deleted AS (
     DELETE FROM scim_groups
     WHERE org_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)
-    RETURNING id, display_name
+    RETURNING id, display_name, display_name_ci
 )
 -- The log row names the deleted team, which the gateway did not read.
-SELECT id, record_provisioning_log($4 || jsonb_build_object('target_name', display_name)) AS log_id
+SELECT id, record_provisioning_log($4 || jsonb_build_object(
+           'target_name', display_name, 'target_key', 'group:' || display_name_ci)) AS log_id
 FROM deleted;
 
 -- name: users_not_in_org

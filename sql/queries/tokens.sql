@@ -1,7 +1,19 @@
 -- name: insert_token
+-- $5 is the lifetime (an interval), NULL for a token that never expires.
 INSERT INTO scim_tokens (org_id, digest, last4, note, expires_at)
-VALUES ($1, $2, $3, $4, $5)
+VALUES ($1, $2, $3, $4, now() + $5::interval)
 RETURNING org_id, id, last4, note, created_at, expires_at;
+
+-- name: lock_org
+-- Serialises token creation per org, so the active-token limit holds under races.
+SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE;
+
+-- name: active_tokens
+SELECT org_id, id, last4, note, created_at, expires_at, revoked_at,
+       last_used_at, last_used_user_agent, host(last_used_ip) AS last_used_ip
+FROM scim_tokens
+WHERE org_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+ORDER BY created_at, id;
 
 -- name: list_tokens
 SELECT org_id, id, last4, note, created_at, expires_at, revoked_at,
@@ -40,3 +52,8 @@ WITH found AS (
 SELECT f.org_id, f.id, f.digest, f.revoked_at, f.expires_at, f.usable,
        (SELECT count(*) FROM touched) AS touched
 FROM found f;
+
+-- name: token_owner
+-- The org and id of a token found inside a malformed Authorization header; no use
+-- is recorded (the request is refused).
+SELECT org_id, id, digest FROM scim_tokens WHERE digest = $1;

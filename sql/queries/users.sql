@@ -27,6 +27,9 @@ FOR UPDATE;
 -- name: get_user_by_user_name
 SELECT id, user_name FROM scim_users WHERE org_id = $1 AND user_name_ci = $2;
 
+-- name: get_user_by_external_id
+SELECT id, user_name FROM scim_users WHERE org_id = $1 AND external_id = $2;
+
 -- name: update_user
 -- Replace a user's attributes if it is still at version $13, with its log row ($14).
 WITH updated AS (
@@ -44,11 +47,12 @@ SELECT id, record_provisioning_log(with_duplicate_warning($14, $1, $2, $8)) AS l
 WITH deleted AS (
     DELETE FROM scim_users
     WHERE org_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)
-    RETURNING id, user_name, display_name
+    RETURNING id, user_name, user_name_ci, display_name
 )
 -- The log row names the deleted user, which the gateway did not read.
 SELECT id,
-       record_provisioning_log($4 || jsonb_build_object('target_name', user_name, 'target_display', display_name))
+       record_provisioning_log($4 || jsonb_build_object(
+           'target_name', user_name, 'target_display', display_name, 'target_key', 'user:' || user_name_ci))
            AS log_id
 FROM deleted;
 

@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 from gateway.scim.resource import GROUP_TYPE, USER_TYPE, Normalizer, fold
 from gateway.scim.users import to_write
 from gateway.store.groups import GroupWrite, Member, insert_group
-from gateway.store.provisioning_log import LogRow, log_json
+from gateway.store.provisioning_log import LogRow, PendingRow, log_json
 from gateway.store.users import insert_user, update_user
 from tests.conftest import OrgWithToken
 
@@ -832,17 +832,19 @@ FILTERS = st.recursive(
 # ---------------------------------------------------------------------------
 
 
-def _seed_log(org: OrgWithToken, when: datetime, method: str) -> str:
-    return log_json(
-        LogRow(
-            occurred_at=when,
-            request_id=f"seed-{uuid.uuid4().hex[:8]}",
-            method=method,
-            path="/Users",
-            query="",
-            status=201 if method == "POST" else 200,
-            duration_ms=0.0,
-            org_id=org.org.id,
+def _seed_log(org: OrgWithToken, when: datetime, method: str) -> PendingRow:
+    return PendingRow(
+        log_json(
+            LogRow(
+                occurred_at=when,
+                request_id=f"seed-{uuid.uuid4().hex[:8]}",
+                method=method,
+                path="/Users",
+                query="",
+                status=201 if method == "POST" else 200,
+                duration_ms=0.0,
+                org_id=org.org.id,
+            )
         )
     )
 

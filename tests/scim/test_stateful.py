@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -58,7 +58,7 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
-from tests.conftest import PUBLIC_BASE_URL, create_database, drop_database
+from tests.conftest import PUBLIC_BASE_URL, GatewayTestServer, create_database, drop_database
 from tests.payloads import ENTERPRISE, ERROR, LIST, OKTA_HEADERS, PATCH_OP, USER
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -170,7 +170,7 @@ class Gateway:
 
     async def _start(self) -> None:
         settings = Settings(database_url=self.database_url, public_base_url=PUBLIC_BASE_URL)
-        self.client = TestClient(TestServer(create_app(settings)))
+        self.client = TestClient(GatewayTestServer(create_app(settings)))
         await self.client.start_server()
         self.db = await asyncpg.connect(self.database_url)
 

@@ -116,7 +116,11 @@ async def test_entra_and_okta_deactivation_agree(
         ("entra2@contoso.com", {"op": "Replace", "value": {"active": "false"}}),
     ):
         _, user = await call(
-            client, acme, "POST", f"{base}/Users", {**ENTRA_CREATE, "userName": user_name}
+            client,
+            acme,
+            "POST",
+            f"{base}/Users",
+            {**ENTRA_CREATE, "userName": user_name, "externalId": user_name},
         )
         status, patched = await call(
             client,

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.scim.resource import USER_TYPE, Normalizer
 from gateway.scim.users import to_write
-from gateway.store.provisioning_log import LogRow, log_json
+from gateway.store.provisioning_log import LogRow, PendingRow, log_json
 from gateway.store.users import insert_user
 from tests.conftest import OrgWithToken
 from tests.payloads import LIST, dumps, okta_create_user
@@ -50,7 +50,7 @@ async def seed(
             user_id,
             to_write(Normalizer(USER_TYPE).document(body)),
             now,
-            log_json(row),
+            PendingRow(log_json(row)),
         )
         ids.append(str(user_id))
     return ids

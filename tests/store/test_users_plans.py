@@ -65,7 +65,7 @@ async def big_org(db: asyncpg.Connection, acme: OrgWithToken, globex: OrgWithTok
     ("filter_text", "index"),
     [
         ('userName eq "USER20000@example.com"', "scim_users_user_name_key"),
-        ('externalId eq "00u123"', "scim_users_external_id"),
+        ('externalId eq "00u123"', "scim_users_external_id_key"),
         ('emails.value eq "user77@example.com"', "scim_users_emails"),
         ('emails eq "user77@example.com"', "scim_users_emails"),
         ('id eq "6d3c6a6e-0000-4000-8000-000000000000"', "scim_users_pkey"),
