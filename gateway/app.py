@@ -7,7 +7,17 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS, TOKEN_OWNERS
+from dashboard.app import DASHBOARD_PREFIX, create_dashboard_app, live_log_ctx
+from dashboard.live import LiveLog
+from gateway.appkeys import (
+    DASHBOARD_APP,
+    LIVE_LOG,
+    METRICS,
+    PAGE_CURSORS,
+    SCIM_APP,
+    SETTINGS,
+    TOKEN_OWNERS,
+)
 from gateway.db import pool_ctx
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
@@ -46,10 +56,14 @@ def create_app(
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(log_spool_ctx)
+    app[LIVE_LOG] = LiveLog()
+    app.cleanup_ctx.append(live_log_ctx)
     app[SCIM_APP] = create_scim_app()
     if extend_scim is not None:
         extend_scim(app[SCIM_APP])
     app.add_subapp(settings.scim_base_path, app[SCIM_APP])
+    app[DASHBOARD_APP] = create_dashboard_app()
+    app.add_subapp(DASHBOARD_PREFIX, app[DASHBOARD_APP])
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
     app.router.add_get("/metrics", app[METRICS].handle, allow_head=False)

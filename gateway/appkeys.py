@@ -15,18 +15,24 @@ if TYPE_CHECKING:
 
     import asyncpg
 
+    from dashboard.live import LiveLog
     from gateway.metrics import Metrics
     from gateway.paging import PageCursors
     from gateway.provlog.entry import LogEntry
     from gateway.provlog.spool import LogSpool
     from gateway.scim.context import ScimContext
     from gateway.settings import Settings
+    from gateway.store.admins import Session
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # The SCIM sub-app, for reversing its URLs from the root app.
 SCIM_APP: web.AppKey[web.Application] = web.AppKey("scim_app")
+# The dashboard sub-app, for reversing its URLs from the root app.
+DASHBOARD_APP: web.AppKey[web.Application] = web.AppKey("dashboard_app")
+# The dashboard's live log: one poller per process, shared by all open pages.
+LIVE_LOG: web.AppKey[LiveLog] = web.AppKey("live_log")
 # Keyset positions of list walks in progress (see PageCursors).
 PAGE_CURSORS: web.AppKey[PageCursors] = web.AppKey("page_cursors")
 # Provisioning-log rows kept on disk while the database is away.
@@ -41,3 +47,5 @@ TOKEN_OWNERS: web.AppKey[dict[bytes, tuple[uuid.UUID, uuid.UUID]]] = web.AppKey(
 LOG_ENTRY: web.RequestKey[LogEntry] = web.RequestKey("log_entry")
 # The SCIM request's connection, org and log state.
 SCIM_CONTEXT: web.RequestKey[ScimContext] = web.RequestKey("scim_context")
+# The signed-in admin's dashboard session; absent on the sign-in and setup pages.
+DASHBOARD_SESSION: web.RequestKey[Session] = web.RequestKey("dashboard_session")
