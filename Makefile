@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint fmt bench clean
+.PHONY: help install run migrate test fuzz lint fmt bench clean
 
 help:
 	@echo "make run    serve the gateway on http://127.0.0.1:8080 (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   run the whole test suite (throwaway embedded PostgreSQL unless TEST_DATABASE_URL is set)"
+	@echo "make fuzz   long random runs of the stateful SCIM model test (FUZZ_ARGS=--hypothesis-seed=N)"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  benchmarks: figures and ratios (BENCH_DATABASE_URL, else embedded PostgreSQL)"
 
@@ -29,6 +30,10 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Many more, longer generated runs than `make test`; no per-test timeout.
+fuzz: install
+	$(PY) -m pytest tests/scim/test_stateful.py --hypothesis-profile=fuzz --timeout=0 -s $(FUZZ_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check gateway dashboard tests

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web_runner import BaseRunner
+from hypothesis import settings as hypothesis_settings
 from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
@@ -30,6 +31,12 @@ from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 
 PUBLIC_BASE_URL = "https://scim.example.test"
+
+# `make fuzz` (--hypothesis-profile=fuzz): long random runs of the stateful test
+# (tests/scim/test_stateful.py), which otherwise runs a bounded, seeded one.
+hypothesis_settings.register_profile(
+    "fuzz", max_examples=300, stateful_step_count=60, deadline=None, print_blob=True
+)
 
 
 def with_database(dsn: str, name: str) -> str:
