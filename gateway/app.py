@@ -7,14 +7,33 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import METRICS, PAGE_CURSORS, SCIM_APP, SETTINGS
+from gateway.admission import Admission, ConnectionShares, RateLimiter
+from gateway.appkeys import (
+    ADMISSION,
+    CLOSE_CONNECTION,
+    DB_STATE,
+    METRICS,
+    PAGE_CURSORS,
+    SCIM_APP,
+    SETTINGS,
+)
 from gateway.db import pool_ctx
+from gateway.dbstate import DatabaseState
 from gateway.health import healthz, readyz
 from gateway.maintenance import log_maintenance_ctx
 from gateway.metrics import Metrics
 from gateway.paging import PageCursors
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.settings import Settings
+
+
+@web.middleware
+async def close_connection_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Close the connection after responding when a handler says so (a stalled body)."""
+    response = await handler(request)
+    if request.get(CLOSE_CONNECTION):
+        response.force_close()
+    return response
 
 
 @web.middleware
@@ -37,9 +56,19 @@ def create_app(
 ) -> web.Application:
     """Build the gateway. `extend_scim` adds routes to the SCIM sub-app before it is mounted."""
     app = web.Application(
-        middlewares=[unmatched_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[close_connection_middleware, unmatched_middleware],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[DB_STATE] = DatabaseState()
+    app[ADMISSION] = Admission(
+        rates=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        shares=ConnectionShares(
+            share=settings.org_connection_share,
+            wait=settings.db_acquire_timeout,
+            max_queued=settings.max_queued_requests,
+        ),
+    )
     app[METRICS] = metrics or Metrics()
     app[PAGE_CURSORS] = PageCursors()
     app.cleanup_ctx.append(pool_ctx)

@@ -16,16 +16,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 
 from gateway.app import create_app
+from gateway.db import is_transient
 from gateway.dbtypes import Connection
 from gateway.embedded import start_embedded_postgres
 from gateway.events import EVENTS
 from gateway.guidance import guidance_for_log
 from gateway.logs import configure_logging
 from gateway.migrate import MigrationError, check_schema, migrate
-from gateway.server import server_options
+from gateway.server import serve
 from gateway.settings import Settings, SettingsError
 from gateway.signals import org_signals
 from gateway.store import orgs as org_store
@@ -46,7 +46,7 @@ def _database_url(settings: Settings) -> str:
 
 @asynccontextmanager
 async def _connect(settings: Settings, *, check: bool = True) -> AsyncIterator[Connection]:
-    conn = await asyncpg.connect(_database_url(settings))
+    conn = await asyncpg.connect(_database_url(settings), timeout=settings.db_connect_timeout)
     try:
         if check:
             await check_schema(conn)
@@ -329,13 +329,25 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     settings = replace(settings, port=args.port if args.port is not None else settings.port)
     settings = replace(settings, database_url=_database_url(settings))
 
-    async def preflight() -> bool:
-        async with _connect(settings) as conn:
-            return bool(await org_store.list_orgs(conn))
+    async def preflight() -> bool | None:
+        """Whether an org exists; None when the database does not answer (yet)."""
+        try:
+            async with _connect(settings) as conn:
+                return bool(await org_store.list_orgs(conn))
+        except Exception as exc:
+            if not is_transient(exc):
+                raise  # e.g. not migrated: refuse to start
+            return None
 
     has_orgs = asyncio.run(preflight())
     print(f"SCIM base URL (paste into Okta): {settings.scim_base_url}", file=sys.stderr)
-    if not has_orgs:
+    if has_orgs is None:
+        print(
+            "The database does not answer yet; serving anyway: /readyz answers 503 and SCIM "
+            "requests 503 with Retry-After until it does.",
+            file=sys.stderr,
+        )
+    elif not has_orgs:
         print(
             "No org yet. In another shell:\n"
             "  python -m gateway orgs create acme\n"
@@ -344,13 +356,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     configure_logging()
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        **server_options(settings),
-    )
+    asyncio.run(serve(create_app(settings), settings))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -367,7 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="serve SCIM, health and metrics over HTTP",
-        description="Serve the gateway. Refuses to start on a database that is not migrated exactly to this version.",
+        description="Serve the gateway. Refuses to start on a database that is not migrated exactly "
+        "to this version; starts without a database that does not answer yet (/readyz 503 until "
+        "it does). On SIGTERM: /readyz 503 for SHUTDOWN_DRAIN_SECONDS, then requests in flight "
+        "finish (SHUTDOWN_TIMEOUT_SECONDS), then the pool closes.",
     )
     serve.add_argument("--host", help="address to listen on (default: GATEWAY_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: GATEWAY_PORT or 8080)")

@@ -1,15 +1,84 @@
-"""The asyncpg pool: created in `cleanup_ctx`, one per application."""
+"""The asyncpg pool: created in `cleanup_ctx`, one per application, without waiting for the database.
+
+The gateway starts whether or not PostgreSQL answers: the pool connects on
+demand, a background task checks the schema as soon as the database is there,
+and until then (and whenever a request meets a transient database failure) SCIM
+answers 503 with Retry-After instead of 500.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from gateway.appkeys import DB_POOL, SETTINGS
+from gateway.appkeys import DB_POOL, DB_STATE, SETTINGS
+from gateway.dbstate import DatabaseState
 from gateway.dbtypes import Connection
-from gateway.migrate import check_schema
+from gateway.migrate import MigrationError, check_schema
+from gateway.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# SQLSTATEs worth a retry by the client: the server is (re)starting or shutting
+# down, the connection broke, a lock wait or statement ran out of time, or the
+# transaction lost a serialization or deadlock race.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53")  # connection exception, insufficient resources
+_TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "57P04", "57P05"}
+)
+# Lost a race: worth retrying the whole request at once, a bounded number of times.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# Transient, but the connection itself is fine: busy, locked, raced, cancelled.
+_CONNECTION_FINE = frozenset({"40001", "40P01", "55P03", "57014"})
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", "") or "")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure is the database being away or busy, not a bug or bad input."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True  # refused, reset, unreachable; pool acquire or connect timeout
+    if isinstance(exc, asyncpg.PostgresError):
+        state = _sqlstate(exc)
+        return state in _TRANSIENT_SQLSTATES or state[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    if isinstance(exc, asyncpg.InterfaceError):
+        text = str(exc)
+        return "closed" in text or "closing" in text
+    # asyncpg's protocol state after the server dropped an idle connection
+    # ("cannot switch to state …; another operation is in progress").
+    return isinstance(exc, asyncpg.exceptions.InternalClientError)
+
+
+def connection_broken(exc: BaseException) -> bool:
+    """Whether the connection that met this transient failure must not be used again."""
+    if isinstance(exc, asyncpg.PostgresError):
+        state = _sqlstate(exc)
+        return state not in _CONNECTION_FINE and not state.startswith("53")
+    return not isinstance(exc, TimeoutError)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, asyncpg.PostgresError) and (
+        str(getattr(exc, "sqlstate", "")) in RETRYABLE_SQLSTATES
+    )
+
+
+class GatewayPool(asyncpg.Pool):
+    """asyncpg's pool with a default acquire timeout: no caller waits unbounded for a connection."""
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
 
 async def _no_reset(conn: Connection) -> None:
@@ -21,16 +90,42 @@ async def _no_reset(conn: Connection) -> None:
     """
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    settings: Settings | None = None,
+    connect_now: bool = True,
+) -> GatewayPool:
+    """A pool; with `connect_now=False` it opens no connection until one is asked for."""
+    settings = settings or Settings()
+    pool = GatewayPool(
         dsn,
-        min_size=min_size,
+        # Without connect_now nothing connects here; `warm` opens min_size later.
+        init_size=min_size if connect_now else 0,
+        min_size=min_size if connect_now else 0,
         max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        connect=None,
+        setup=None,
+        init=None,
         reset=_no_reset,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        acquire_timeout=settings.db_acquire_timeout,
+        # asyncpg's connect timeout (default 60 s) bounds a connection attempt to a
+        # host that drops packets instead of refusing.
+        timeout=settings.db_connect_timeout,
         server_settings={
             "application_name": "scim-gateway",
             # Short statements only; a stuck one must not hold Okta past its 60 s timeout.
-            "statement_timeout": "30s",
+            "statement_timeout": f"{settings.db_statement_timeout_ms}ms",
+            # A row another request holds locked is waited for this long, then the
+            # request answers 503 with Retry-After instead of holding its connection.
+            "lock_timeout": f"{settings.db_lock_timeout_ms}ms",
             # asyncpg prepares every statement; after five runs PostgreSQL may switch to
             # a generic plan that ignores the values, and for skewed data (a team of
             # 100,000 among teams of 10, an email GIN lookup under LIMIT) that plan
@@ -38,8 +133,41 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
             "plan_cache_mode": "force_custom_plan",
         },
     )
-    assert pool is not None
+    await pool
     return pool
+
+
+async def warm(pool: asyncpg.Pool, count: int) -> None:
+    """Open `count` connections ahead of the first requests (DB_POOL_MIN_SIZE)."""
+    held = [await pool.acquire() for _ in range(min(count, pool.get_max_size()))]
+    for conn in held:
+        await pool.release(conn)
+
+
+async def wait_for_database(
+    pool: asyncpg.Pool, state: DatabaseState, interval: float, pool_min_size: int
+) -> None:
+    """Check the schema as soon as the database answers; then the gateway is ready."""
+    reported = ""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                await check_schema(conn)
+        except MigrationError as exc:
+            message = f"database schema: {exc}"
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            message = f"database not reachable yet ({type(exc).__name__}); retrying"
+        else:
+            state.ready = True
+            logger.info("database ready")
+            await warm(pool, pool_min_size)
+            return
+        if message != reported:
+            logger.warning("%s", message)
+            reported = message
+        await asyncio.sleep(interval)
 
 
 async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -52,13 +180,27 @@ async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.database_url,
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
+        settings=settings,
+        connect_now=False,
     )
+    app[DB_POOL] = pool
+    state = app[DB_STATE]
+    waiter = None
     try:
         async with pool.acquire() as conn:
             await check_schema(conn)
-    except BaseException:
-        await pool.close()
-        raise
-    app[DB_POOL] = pool
+        state.ready = True
+        await warm(pool, settings.db_pool_min_size)
+    except Exception as exc:
+        if not is_transient(exc):
+            await pool.close()
+            raise  # a database that answers with the wrong schema is a deployment error
+        logger.warning("database not reachable (%s); serving, /readyz answers 503 until it is", exc)
+        waiter = asyncio.create_task(
+            wait_for_database(pool, state, settings.db_retry_interval, settings.db_pool_min_size)
+        )
     yield
+    if waiter is not None:
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
     await pool.close()

@@ -15,6 +15,7 @@ from gateway.store.provisioning_log import drop_expired_partitions, ensure_parti
 
 logger = logging.getLogger(__name__)
 INTERVAL_SECONDS = 3600.0
+RETRY_SECONDS = 5.0
 
 
 async def maintain_log(pool: asyncpg.Pool, retention_days: int) -> tuple[int, int]:
@@ -29,15 +30,24 @@ async def maintain_log(pool: asyncpg.Pool, retention_days: int) -> tuple[int, in
 
 async def log_maintenance_ctx(app: web.Application) -> AsyncIterator[None]:
     pool, retention = app[DB_POOL], app[SETTINGS].log_retention_days
-    await maintain_log(pool, retention)
+    failures = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+    delay = INTERVAL_SECONDS
+    try:
+        await maintain_log(pool, retention)
+    except failures:
+        # The gateway starts without its database; upkeep follows once it answers.
+        logger.warning("provisioning-log maintenance postponed: the database is not reachable")
+        delay = RETRY_SECONDS
 
     async def every_hour() -> None:
+        nonlocal delay
         while True:
-            await asyncio.sleep(INTERVAL_SECONDS)
+            await asyncio.sleep(delay)
             try:
                 await maintain_log(pool, retention)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                logger.exception("provisioning-log maintenance failed; retrying in an hour")
+                delay = INTERVAL_SECONDS
+            except failures:
+                logger.exception("provisioning-log maintenance failed; retrying")
 
     task = asyncio.create_task(every_hour())
     yield

@@ -102,9 +102,7 @@ async def fresh_database_url(pg_server_url: str) -> AsyncIterator[str]:
     await drop_database(pg_server_url, url)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
+async def empty_tables(conn: asyncpg.Connection) -> None:
     tables = await conn.fetch(
         "SELECT quote_ident(tablename) AS name FROM pg_tables "
         "WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
@@ -112,6 +110,12 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.execute(
         "TRUNCATE " + ", ".join(t["name"] for t in tables) + " RESTART IDENTITY CASCADE"
     )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    await empty_tables(conn)
     yield conn
     await conn.close()
 

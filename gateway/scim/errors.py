@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.appkeys import LOG_ENTRY, SETTINGS
+from gateway.db import connection_broken, is_transient
 from gateway.redact import redact_text
 from gateway.scim.wrong_url import diagnose_wrong_url
 
@@ -102,14 +103,29 @@ async def scim_error_middleware(request: web.Request, handler: Handler) -> web.S
         if exc.status < 400:
             raise
         error = _from_http_exception(request, exc)
-    except Exception:
+    except Exception as exc:
         entry = request.get(LOG_ENTRY)
         request_id = entry.request_id if entry else "unknown"
-        logger.exception("Unhandled error in SCIM request %s", request_id)
-        error = ScimError(
-            500,
-            f"Internal server error. The request id is {request_id}; it is safe to retry.",
-        )
+        if is_transient(exc):
+            # The database is away or busy: the client should come back, not report a bug.
+            logger.warning("SCIM request %s: database unavailable (%r)", request_id, exc)
+            conn = entry.conn if entry else None
+            if conn is not None and connection_broken(exc) and not conn.is_closed():
+                # Back in the pool it would fail the next request too.
+                conn.terminate()
+            seconds = request.config_dict[SETTINGS].retry_after_seconds
+            error = ScimError(
+                503,
+                "The service is temporarily unavailable (the database did not answer in time); "
+                f"retry in {seconds} seconds. The request id is {request_id}.",
+                headers={"Retry-After": str(seconds)},
+            )
+        else:
+            logger.exception("Unhandled error in SCIM request %s", request_id)
+            error = ScimError(
+                500,
+                f"Internal server error. The request id is {request_id}; it is safe to retry.",
+            )
     # Details echo paths and values; a token pasted into a URL must not come back out.
     error.detail = printable(redact_text(error.detail))
     entry = request.get(LOG_ENTRY)
