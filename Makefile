@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint fmt bench clean
+.PHONY: help install run migrate test lint fmt bench chaos clean
 
 help:
 	@echo "make run    serve the gateway on http://127.0.0.1:8080 (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   run the whole test suite (throwaway embedded PostgreSQL unless TEST_DATABASE_URL is set)"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  benchmarks: figures and ratios (BENCH_DATABASE_URL, else embedded PostgreSQL)"
+	@echo "make chaos  the reliability checks at full size against a served gateway (its own throwaway PostgreSQL)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,9 @@ fmt: install
 
 bench: install
 	$(PY) -m tests.bench $(BENCH_ARGS)
+
+chaos: install
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -110,9 +112,11 @@ async def scim_error_middleware(request: web.Request, handler: Handler) -> web.S
             # The database is away or busy: the client should come back, not report a bug.
             logger.warning("SCIM request %s: database unavailable (%r)", request_id, exc)
             conn = entry.conn if entry else None
-            if conn is not None and connection_broken(exc) and not conn.is_closed():
-                # Back in the pool it would fail the next request too.
-                conn.terminate()
+            if conn is not None and connection_broken(exc):
+                # Back in the pool it would fail the next request too. (A connection
+                # asyncpg already took back refuses every call: nothing to do then.)
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    conn.terminate()
             seconds = request.config_dict[SETTINGS].retry_after_seconds
             error = ScimError(
                 503,
