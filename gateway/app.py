@@ -16,13 +16,14 @@ from gateway.appkeys import (
     PAGE_CURSORS,
     SCIM_APP,
     SETTINGS,
+    TOKEN_OWNERS,
 )
 from gateway.db import pool_ctx
 from gateway.dbstate import DatabaseState
 from gateway.health import healthz, readyz
-from gateway.maintenance import log_maintenance_ctx
 from gateway.metrics import Metrics
 from gateway.paging import PageCursors
+from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.settings import Settings
 
@@ -71,8 +72,10 @@ def create_app(
     )
     app[METRICS] = metrics or Metrics()
     app[PAGE_CURSORS] = PageCursors()
+    app[TOKEN_OWNERS] = {}
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
+    app.cleanup_ctx.append(log_spool_ctx)
     app[SCIM_APP] = create_scim_app()
     if extend_scim is not None:
         extend_scim(app[SCIM_APP])

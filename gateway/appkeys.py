@@ -1,31 +1,52 @@
-"""Every `web.AppKey` and `web.RequestKey` of the gateway, in one place."""
+"""Every `web.AppKey` and `web.RequestKey` of the gateway, in one place.
+
+A leaf: it imports the types it names only for the type checker, so any module
+may import it without pulling in the rest of the gateway.
+"""
 
 from __future__ import annotations
 
-import asyncpg
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
-from gateway.admission import Admission
-from gateway.dbstate import DatabaseState
-from gateway.logentry import LogEntry
-from gateway.metrics import Metrics
-from gateway.paging import PageCursors
-from gateway.settings import Settings
+if TYPE_CHECKING:
+    import uuid
 
-SETTINGS = web.AppKey("settings", Settings)
-DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+    import asyncpg
+
+    from gateway.admission import Admission
+    from gateway.dbstate import DatabaseState
+    from gateway.metrics import Metrics
+    from gateway.paging import PageCursors
+    from gateway.provlog.entry import LogEntry
+    from gateway.provlog.spool import LogSpool
+    from gateway.scim.context import ScimContext
+    from gateway.settings import Settings
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool")
 # Whether the database schema was checked and whether the process is draining.
-DB_STATE = web.AppKey("db_state", DatabaseState)
+DB_STATE: web.AppKey[DatabaseState] = web.AppKey("db_state")
 # Per-token rate limits and per-org connection shares of the SCIM app.
-ADMISSION = web.AppKey("admission", Admission)
-METRICS = web.AppKey("metrics", Metrics)
+ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # The SCIM sub-app, for reversing its URLs from the root app.
-SCIM_APP = web.AppKey("scim_app", web.Application)
+SCIM_APP: web.AppKey[web.Application] = web.AppKey("scim_app")
 # Keyset positions of list walks in progress (see PageCursors).
-PAGE_CURSORS = web.AppKey("page_cursors", PageCursors)
+PAGE_CURSORS: web.AppKey[PageCursors] = web.AppKey("page_cursors")
+# Provisioning-log rows kept on disk while the database is away.
+LOG_SPOOL: web.AppKey[LogSpool] = web.AppKey("log_spool")
+
+# Tokens seen valid recently: digest → (org id, token id). Only to file the log
+# rows of requests that failed because the database was away under their org;
+# never to authorize.
+TOKEN_OWNERS: web.AppKey[dict[bytes, tuple[uuid.UUID, uuid.UUID]]] = web.AppKey("token_owners")
 
 # Set when the connection must close after the response (a stalled body).
-CLOSE_CONNECTION = web.RequestKey("close_connection", bool)
+CLOSE_CONNECTION: web.RequestKey[bool] = web.RequestKey("close_connection")
 
 # The provisioning-log entry of the SCIM request being served.
-LOG_ENTRY = web.RequestKey("log_entry", LogEntry)
+LOG_ENTRY: web.RequestKey[LogEntry] = web.RequestKey("log_entry")
+# The SCIM request's connection, org and log state.
+SCIM_CONTEXT: web.RequestKey[ScimContext] = web.RequestKey("scim_context")

@@ -21,13 +21,14 @@ from gateway.app import create_app
 from gateway.db import is_transient
 from gateway.dbtypes import Connection
 from gateway.embedded import start_embedded_postgres
-from gateway.events import EVENTS
-from gateway.guidance import guidance_for_log
 from gateway.logs import configure_logging
 from gateway.migrate import MigrationError, check_schema, migrate
+from gateway.provlog.codes import CODES
+from gateway.provlog.events import EVENTS
+from gateway.provlog.guidance import guidance_for_log
+from gateway.provlog.signals import app_kind, org_signals
 from gateway.server import serve
 from gateway.settings import Settings, SettingsError
-from gateway.signals import org_signals
 from gateway.store import orgs as org_store
 from gateway.store import provisioning_log as log_store
 from gateway.store import tokens as token_store
@@ -200,8 +201,8 @@ def parse_since(text: str) -> timedelta:
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
-def _log_record(row: log_store.LogRow) -> dict[str, Any]:
-    guidance = guidance_for_log(row)
+def _log_record(row: log_store.LogRow, app_kind: str | None) -> dict[str, Any]:
+    guidance = guidance_for_log(row, app_kind=app_kind)
     target = None
     if row.target_type:
         target = {
@@ -215,6 +216,9 @@ def _log_record(row: log_store.LogRow) -> dict[str, Any]:
         "event": row.event,
         "event_detail": row.event_detail,
         "outcome": row.outcome,
+        "code": row.code,
+        "code_args": row.code_args,
+        "unresolved": row.unresolved,
         "status": row.status,
         "method": row.method,
         "path": row.path,
@@ -224,6 +228,10 @@ def _log_record(row: log_store.LogRow) -> dict[str, Any]:
         "request_id": row.request_id,
         "job": str(row.job_id) if row.job_id else None,
     }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 async def cmd_logs(settings: Settings, args: argparse.Namespace) -> None:
@@ -236,36 +244,59 @@ async def cmd_logs(settings: Settings, args: argparse.Namespace) -> None:
         event = next((e for e in EVENTS if e.lower() == args.event.lower()), None)
         if event is None:
             raise CliError(f"no event {args.event!r}; events: {', '.join(EVENTS)}")
+    if args.code and args.code not in CODES:
+        raise CliError(f"no code {args.code!r}; codes: {', '.join(CODES)}")
+    job_id = None
+    if args.job:
+        try:
+            job_id = uuid.UUID(args.job)
+        except ValueError:
+            raise CliError(f"--job takes a job id as `jobs` shows it, not {args.job!r}") from None
+    if args.unattributed and (args.org or args.unresolved):
+        raise CliError("--unattributed lists rows of no org: use it without --org/--unresolved")
+    if not args.unattributed and not args.org:
+        raise CliError("--org SLUG is required (or --unattributed for rows of no org)")
+    where = log_store.LogFilter(
+        since=since,
+        outcome=outcome,
+        event=event,
+        code=args.code,
+        job_id=job_id,
+        target=args.target,
+        unresolved=args.unresolved,
+    )
     async with _connect(settings) as conn:
-        org = await _require_org(conn, args.org)
-        rows, _ = await log_store.list_log(
-            conn,
-            org.id,
-            log_store.LogFilter(since=since, outcome=outcome, event=event),
-            limit=args.limit,
-        )
+        org_id, kind = None, None
+        if not args.unattributed:
+            org = await _require_org(conn, args.org)
+            org_id, kind = org.id, await app_kind(conn, org.id)
+        rows, _ = await log_store.list_log(conn, org_id, where, limit=args.limit)
     if args.json:
         for row in rows:
-            print(json.dumps(_log_record(row), ensure_ascii=False))
+            print(json.dumps(_log_record(row, kind), ensure_ascii=False))
         return
-    table = [["TIME", "EVENT", "OUTCOME", "STATUS", "TARGET", "REASON / DETAIL"]]
+    table = [["TIME", "EVENT", "OUTCOME", "STATUS", "TARGET", "CODE", "REASON / DETAIL"]]
     for row in rows:
         event_text = row.event + (
             f" ({row.event_detail})" if row.event_detail and row.outcome != "warning" else ""
         )
+        outcome_text = row.outcome.capitalize()
+        if row.outcome == "failure" and row.unresolved is False:
+            outcome_text += " (resolved)"
         table.append(
             [
                 _when(row.occurred_at),
                 event_text,
-                row.outcome.capitalize(),
+                outcome_text,
                 str(row.status),
                 row.target_name or "",
+                row.code or "",
                 row.reason or (row.event_detail if row.outcome == "warning" else "") or "",
             ]
         )
-        guidance = guidance_for_log(row)
+        guidance = guidance_for_log(row, app_kind=kind)
         if guidance is not None:
-            table.append(["", "  → fix first:", "", "", "", guidance.fix_first])
+            table.append(["", "  → fix first:", "", "", "", "", guidance.fix_first])
     print(_table(table))
 
 
@@ -273,34 +304,47 @@ async def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
     async with _connect(settings) as conn:
         org = await _require_org(conn, args.org)
         jobs = await log_store.list_jobs(conn, org.id, limit=args.limit)
+    now = datetime.now(UTC)
     if args.json:
         for job in jobs:
             print(
                 json.dumps(
                     {
                         "job": str(job.job_id),
+                        "state": job.state(now),
                         "first_sync": job.first_sync,
-                        "start": job.started_at.isoformat().replace("+00:00", "Z"),
-                        "end": job.ended_at.isoformat().replace("+00:00", "Z"),
+                        "start": _iso(job.started_at),
+                        "end": _iso(job.ended_at),
+                        "duration_seconds": round(job.duration_seconds, 3),
                         "requests": job.requests,
+                        "users": job.users,
+                        "teams": job.teams,
                         "success": job.successes,
                         "failure": job.failures,
                         "warning": job.warnings,
+                        "resolved": job.resolved,
+                        "unresolved": job.unresolved,
                         "events": job.counts,
                     }
                 )
             )
         return
-    table = [["JOB", "START", "END", "REQUESTS", "SUCCESS", "FAILURE", "WARNING", ""]]
+    table = [
+        ["JOB", "STATE", "START", "DURATION", "REQUESTS", "USERS", "TEAMS", "FAILURES",
+         "RESOLVED", "WARNINGS", ""]
+    ]  # fmt: skip
     for job in jobs:
         table.append(
             [
                 str(job.job_id),
+                job.state(now),
                 _when(job.started_at),
-                _when(job.ended_at),
+                f"{job.duration_seconds:.1f}s",
                 str(job.requests),
-                str(job.successes),
+                str(job.users),
+                str(job.teams),
                 str(job.failures),
+                str(job.resolved),
                 str(job.warnings),
                 "first sync" if job.first_sync else "",
             ]
@@ -453,11 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     logs = commands.add_parser(
         "logs",
         help="an org's provisioning log, newest first",
-        description="An org's provisioning log, newest first: event, outcome, status, target and "
-        "reason, with what to fix first for each failure. --json prints one object per line "
-        "(time, event, outcome, status, method, path, target, reason, guidance, request_id, job).",
+        description="An org's provisioning log, newest first: event, outcome, status, target, "
+        "code and reason, with what to fix first for each failure. --json prints one object per "
+        "line (time, event, outcome, code, code_args, unresolved, status, method, path, target, "
+        "reason, guidance, request_id, job).",
     )
-    logs.add_argument("--org", required=True, metavar="SLUG")
+    logs.add_argument("--org", metavar="SLUG", help="the org (required unless --unattributed)")
     logs.add_argument(
         "--since", metavar="DURATION", help="only the last DURATION, e.g. 30m, 1h, 7d"
     )
@@ -468,6 +513,21 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument(
         "--limit", type=int, default=50, metavar="N", help="at most N rows (default 50)"
     )
+    logs.add_argument(
+        "--target", metavar="TEXT", help="a userName, team name or id; NAME* for names starting so"
+    )
+    logs.add_argument("--job", metavar="ID", help="one sync job (ids as `jobs` shows them)")
+    logs.add_argument(
+        "--code", metavar="CODE", help="one reason code, e.g. missing_attribute (see the README)"
+    )
+    logs.add_argument(
+        "--unresolved", action="store_true", help="only failures no later success resolved"
+    )
+    logs.add_argument(
+        "--unattributed",
+        action="store_true",
+        help="rows no org could be found for (no or unknown token), for operators",
+    )
     logs.add_argument("--json", action="store_true", help="one JSON object per line")
     logs.set_defaults(run=cmd_logs)
 
@@ -475,7 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
         "jobs",
         help="an org's sync jobs with their counts",
         description="An org's sync jobs (requests of one token less than five minutes apart), newest "
-        "first, with start, end and counts per outcome; the org's first sync is marked.",
+        "first: state (running, stalled: quiet with failures pending, finished), start, "
+        "duration, requests, users and teams touched, failures, resolved and warnings; the "
+        "org's first sync (its first job that created users or pushed teams) is marked.",
     )
     jobs.add_argument("--org", required=True, metavar="SLUG")
     jobs.add_argument(

@@ -203,4 +203,8 @@ async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
     if waiter is not None:
         waiter.cancel()
         await asyncio.gather(waiter, return_exceptions=True)
-    await pool.close()
+    try:
+        # Bounded: a connection left mid-operation by a dead server must not hang shutdown.
+        await asyncio.wait_for(pool.close(), timeout=10)
+    except TimeoutError:
+        pool.terminate()

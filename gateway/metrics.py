@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gateway.events import EVENTS, FAILURE, SUCCESS, WARNING
+from gateway.provlog.events import EVENTS, FAILURE, SUCCESS, WARNING
 from gateway.tokens import AuthFailure
 
 # Okta gives up after 60 s; buckets reach past that so timeouts are visible.
@@ -46,12 +46,45 @@ class Metrics:
             ["event", "outcome"],
             registry=self.registry,
         )
+        self.log_rows_by_code = Counter(
+            "scim_provisioning_log_codes",
+            "Failures and warnings recorded in the provisioning log, by reason code.",
+            ["outcome", "code"],
+            registry=self.registry,
+        )
+        self.log_rows_spooled = Counter(
+            "scim_provisioning_log_rows_spooled",
+            "Provisioning-log rows spooled to local disk while the database was away.",
+            registry=self.registry,
+        )
+        self.log_rows_replayed = Counter(
+            "scim_provisioning_log_rows_replayed",
+            "Spooled provisioning-log rows written to the database later.",
+            registry=self.registry,
+        )
+        self.log_rows_dropped = Counter(
+            "scim_provisioning_log_rows_dropped",
+            "Spooled provisioning-log rows lost: over the spool's size cap, or refused on replay.",
+            registry=self.registry,
+        )
+        self.log_write_seconds = Histogram(
+            "scim_provisioning_log_write_seconds",
+            "Time to write a provisioning-log row outside a change's own statement.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         # Pre-initialise label sets so dashboards show 0, not "No data".
         for reason in AuthFailure:
             self.auth_failures.labels(reason=reason.value)
         for event in EVENTS:
             for outcome in (SUCCESS, FAILURE, WARNING):
                 self.events.labels(event=event, outcome=outcome)
+
+    def record_log_row(self, event: str, outcome: str, code: str | None) -> None:
+        """Count one provisioning-log row as stored (or spooled): once per row."""
+        self.events.labels(event=event, outcome=outcome).inc()
+        if code is not None and outcome != SUCCESS:
+            self.log_rows_by_code.labels(outcome=outcome, code=code).inc()
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method=method, route=route, status=str(status)).inc()

@@ -66,6 +66,8 @@ class Settings:
     log_body_limit: int = 16 * 1024
     token_touch_seconds: int = 60
     log_retention_days: int = 90
+    # Provisioning-log rows kept on local disk while the database is away.
+    log_spool_max_bytes: int = 64 * 1024 * 1024
     # `tokens create` without --expires-days; at most 730 (the CLI's ceiling).
     token_expiry_days: int = 365
     # Active (unrevoked, unexpired) tokens an org may hold: two allow a rotation.
@@ -121,6 +123,9 @@ class Settings:
             max_body_bytes=_int(env, "SCIM_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024),
             log_body_limit=_int(env, "LOG_BODY_LIMIT_BYTES", 16 * 1024, minimum=256),
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 90, minimum=1),
+            log_spool_max_bytes=_int(
+                env, "LOG_SPOOL_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024
+            ),
             token_expiry_days=_int(env, "TOKEN_EXPIRY_DAYS", 365, minimum=1, maximum=730),
             max_active_tokens=_int(env, "MAX_ACTIVE_TOKENS_PER_ORG", 2, minimum=1),
             db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT_MS", 5000, minimum=100) / 1000,
@@ -142,6 +147,11 @@ class Settings:
     def org_connection_share(self) -> int:
         """Connections (and so concurrent SCIM requests) one org may hold at once."""
         return max(1, self.db_pool_max_size * self.org_pool_share_percent // 100)
+
+    @property
+    def log_spool_dir(self) -> Path:
+        """Where provisioning-log rows wait while the database is away."""
+        return self.data_dir / "log-spool"
 
     @property
     def scim_base_url(self) -> str:

@@ -105,6 +105,18 @@ def check_authorization(header: str | None) -> PresentedToken | AuthFailure:
     return check_token(value)
 
 
+_EMBEDDED = re.compile(re.escape(PREFIX) + f"[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}")
+
+
+def find_token(header: str | None) -> PresentedToken | None:
+    """A well-formed token inside a broken header, for filing its 401 under the token's org."""
+    for match in _EMBEDDED.finditer(header or ""):
+        found = check_token(match[0])
+        if isinstance(found, PresentedToken):
+            return found
+    return None
+
+
 def check_token(value: str) -> PresentedToken | AuthFailure:
     if not value.startswith(PREFIX):
         # A token cut short inside its own prefix is still a truncated token.

@@ -121,8 +121,9 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, public_base_url=PUBLIC_BASE_URL)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # data_dir holds the provisioning-log spool: one of the test's own.
+    return Settings(database_url=database_url, public_base_url=PUBLIC_BASE_URL, data_dir=tmp_path)
 
 
 @pytest.fixture

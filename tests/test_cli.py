@@ -257,6 +257,9 @@ def test_logs_and_jobs(cli_env: dict[str, str], database_url: str) -> None:
         "event",
         "event_detail",
         "outcome",
+        "code",
+        "code_args",
+        "unresolved",
         "status",
         "method",
         "path",
@@ -267,6 +270,11 @@ def test_logs_and_jobs(cli_env: dict[str, str], database_url: str) -> None:
         "job",
     }
     failure = records[1]
+    assert (failure["code"], failure["code_args"]) == (
+        "missing_attribute",
+        {"attribute": "name.familyName"},
+    )
+    assert failure["unresolved"] is True
     assert (failure["outcome"], failure["status"]) == ("failure", 400)
     assert failure["reason"].startswith(
         "Bad Request. Errors reported by remote server: Attribute 'name.familyName'"
@@ -297,5 +305,20 @@ def test_logs_and_jobs(cli_env: dict[str, str], database_url: str) -> None:
     assert jobs[0]["first_sync"] is True
     assert (jobs[0]["requests"], jobs[0]["success"], jobs[0]["failure"]) == (3, 2, 1)
     assert jobs[0]["events"]["Create user"] == {"failure": 1, "success": 1}
+    assert jobs[0]["state"] == "running"
+    assert (jobs[0]["users"], jobs[0]["resolved"], jobs[0]["unresolved"]) == (2, 0, 1)
     table = run(cli_env, "jobs", "--org", "acme").stdout
     assert "first sync" in table
+    assert "running" in table
+    by_code = run(cli_env, "logs", "--org", "acme", "--code", "missing_attribute", "--json").stdout
+    assert [jsonlib.loads(line)["target"]["name"] for line in by_code.splitlines()] == [
+        "no.family@example.com"
+    ]
+    unresolved = run(cli_env, "logs", "--org", "acme", "--unresolved", "--json").stdout
+    assert len(unresolved.splitlines()) == 1
+    by_target = run(
+        cli_env, "logs", "--org", "acme", "--target", "NO.FAMILY@example.com", "--json"
+    ).stdout
+    assert len(by_target.splitlines()) == 1
+    assert run(cli_env, "logs", "--org", "acme", "--code", "nope", check=False).returncode == 1
+    assert run(cli_env, "logs", "--unattributed", "--json").returncode == 0

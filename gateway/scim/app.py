@@ -7,6 +7,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.scim.auth import auth_middleware
 from gateway.scim.capacity import capacity_middleware
+from gateway.scim.context import connection_retry_middleware
 from gateway.scim.discovery import add_discovery_routes
 from gateway.scim.errors import scim_error_middleware
 from gateway.scim.groups import add_group_routes
@@ -16,11 +17,13 @@ from gateway.scim.users import add_user_routes
 
 # Outermost first: the log sees the final response; errors are rendered before it
 # sees them; capacity (rate, body, pool share) is checked before authentication
-# takes a connection; authentication failures are errors like any other.
+# takes a connection; a dead pooled connection is replaced before it becomes an
+# error; authentication failures are errors like any other.
 SCIM_MIDDLEWARES = (
     request_log_middleware,
     scim_error_middleware,
     capacity_middleware,
+    connection_retry_middleware,
     auth_middleware,
 )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import LOG_ENTRY, METRICS, SETTINGS
+from gateway.appkeys import LOG_ENTRY, METRICS, SETTINGS, TOKEN_OWNERS
+from gateway.scim.context import CONNECTION_ERRORS, request_conn
 from gateway.scim.errors import ScimError
-from gateway.scim.requestlog import request_conn
 from gateway.store import tokens as token_store
-from gateway.tokens import PREFIX, AuthFailure, check_authorization
+from gateway.tokens import PREFIX, AuthFailure, check_authorization, find_token
 
 _WHERE = "Settings → SCIM"
 _PASTE = "paste it in Okta → Provisioning → Integration, then click Test API Credentials"
@@ -61,24 +61,46 @@ AUTH_FAILURE_DETAILS: dict[AuthFailure, str] = {
 }
 
 
+_OWNERS_KEPT = 10_000
+_BROKEN_FORMS = frozenset({AuthFailure.DOUBLE_PREFIX, AuthFailure.WRAPPED, AuthFailure.TOO_LONG})
+
+
 async def authenticate_request(request: web.Request) -> AuthFailure | None:
     """Authenticate and record the org and token on the log entry; return why not, if not."""
     entry = request[LOG_ENTRY]
-    presented = check_authorization(request.headers.get("Authorization"))
+    header = request.headers.get("Authorization")
+    presented = check_authorization(header)
     if isinstance(presented, AuthFailure):
+        # A valid token in a broken form ('Bearer Bearer …', quoted, trailing
+        # characters) still names its org, whose admin must see these 401s.
+        inside = find_token(header) if presented in _BROKEN_FORMS else None
+        if inside is not None:
+            owner = await token_store.token_owner(await request_conn(request), inside)
+            if owner is not None:
+                entry.org_id, entry.token_id = owner
         return presented
-    conn = await request_conn(request)
-    result = await token_store.authenticate(
-        conn,
-        presented,
-        user_agent=entry.user_agent,
-        client_ip=entry.client_ip,
-        touch_seconds=request.config_dict[SETTINGS].token_touch_seconds,
-    )
+    owners = request.config_dict[TOKEN_OWNERS]
+    try:
+        conn = await request_conn(request)
+        result = await token_store.authenticate(
+            conn,
+            presented,
+            user_agent=entry.user_agent,
+            client_ip=entry.client_ip,
+            touch_seconds=request.config_dict[SETTINGS].token_touch_seconds,
+        )
+    except CONNECTION_ERRORS:
+        # The database is away: file the failure under the org this token had.
+        entry.org_id, entry.token_id = owners.get(presented.digest, (None, None))
+        raise
     if isinstance(result, AuthFailure):
         return result
     entry.org_id = result.org_id
     entry.token_id = result.token_id
+    if isinstance(result, token_store.Authenticated):
+        if len(owners) >= _OWNERS_KEPT:
+            owners.clear()
+        owners[presented.digest] = (result.org_id, result.token_id)
     if isinstance(result, token_store.Refused):
         # A revoked or expired token still names its org, whose admin must see these 401s.
         return result.failure

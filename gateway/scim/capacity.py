@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.admission import NoCapacity, retry_after
-from gateway.appkeys import ADMISSION, CLOSE_CONNECTION, DB_STATE, LOG_ENTRY, SETTINGS
+from gateway.appkeys import ADMISSION, CLOSE_CONNECTION, DB_STATE, LOG_ENTRY, SCIM_CONTEXT, SETTINGS
 from gateway.db import is_retryable
 from gateway.scim.body import check_content_encoding
 from gateway.scim.errors import ScimError
@@ -90,23 +90,25 @@ async def capacity_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 async def _attempts(request: web.Request, handler: Handler) -> web.StreamResponse:
-    entry = request[LOG_ENTRY]
+    context = request[SCIM_CONTEXT]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return await handler(request)
         except Exception as exc:
-            if attempt == MAX_ATTEMPTS or entry.recorded or not is_retryable(exc):
+            # A lost race rolled its transaction back, log row included; a request
+            # whose row was written, or that sent a change outside a transaction,
+            # is not served again.
+            if attempt == MAX_ATTEMPTS or context.recorded is not None or not is_retryable(exc):
                 raise
             logger.info(
                 "request %s lost a %s race; attempt %d of %d",
-                entry.request_id,
+                context.entry.request_id,
                 type(exc).__name__,
                 attempt + 1,
                 MAX_ATTEMPTS,
             )
             # What the failed attempt learnt must not leak into the next one's log row.
-            entry.notes.clear()
-            entry.facts.clear()
-            entry.target = None
+            context.entry.reset_for_retry()
+            context.sent_change = False
             await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311
     raise AssertionError("unreachable")  # pragma: no cover

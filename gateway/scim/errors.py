@@ -12,9 +12,10 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import LOG_ENTRY, SETTINGS
+from gateway.appkeys import LOG_ENTRY, SCIM_CONTEXT, SETTINGS
 from gateway.db import connection_broken, is_transient
-from gateway.redact import redact_text
+from gateway.provlog.codes import default_code
+from gateway.provlog.redaction import redact_text
 from gateway.scim.wrong_url import diagnose_wrong_url
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -33,12 +34,17 @@ class ScimError(Exception):
         *,
         scim_type: str | None = None,
         headers: Mapping[str, str] | None = None,
+        code: str | None = None,
+        args: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.scim_type = scim_type
         self.headers = dict(headers or {})
+        # The provisioning log's reason code (gateway.provlog.codes) and its arguments.
+        self.code = code or default_code(status, scim_type)
+        self.args_for_log = dict(args or {})
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
@@ -77,7 +83,16 @@ def error_response(error: ScimError) -> web.Response:
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ScimError:
     settings = request.config_dict[SETTINGS]
     if exc.status == 404:
-        return ScimError(404, diagnose_wrong_url(request.path, settings))
+        return ScimError(
+            404,
+            diagnose_wrong_url(request.path, settings),
+            code="wrong_base_url",
+            args={
+                "base_url": settings.scim_base_url,
+                "path": redact_text(request.path)[:200],
+                "trailing_slash": "//" in request.path or request.path.endswith("/"),
+            },
+        )
     if exc.status == 405:
         allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
         return ScimError(
@@ -111,7 +126,8 @@ async def scim_error_middleware(request: web.Request, handler: Handler) -> web.S
         if is_transient(exc):
             # The database is away or busy: the client should come back, not report a bug.
             logger.warning("SCIM request %s: database unavailable (%r)", request_id, exc)
-            conn = entry.conn if entry else None
+            context = request.get(SCIM_CONTEXT)
+            conn = context.conn if context else None
             if conn is not None and connection_broken(exc):
                 # Back in the pool it would fail the next request too. (A connection
                 # asyncpg already took back refuses every call: nothing to do then.)
@@ -134,6 +150,7 @@ async def scim_error_middleware(request: web.Request, handler: Handler) -> web.S
     error.detail = printable(redact_text(error.detail))
     entry = request.get(LOG_ENTRY)
     if entry is not None:
-        entry.scim_type = error.scim_type
-        entry.detail = error.detail
+        entry.fail(
+            error.code, error.args_for_log or None, scim_type=error.scim_type, detail=error.detail
+        )
     return error_response(error)

@@ -37,6 +37,7 @@ from scim2_models.path import (
 
 from gateway.scim.errors import ScimError
 from gateway.scim.resource import Resolved, ResourceType, storable
+from gateway.scim.schema import Attr
 
 MAX_FILTER_LENGTH = 2048
 MAX_COMPARISONS = 64
@@ -106,6 +107,52 @@ Special = Callable[[CompareOperator | None, Any, Params], str | None]
 
 
 @dataclass(frozen=True)
+class Membership:
+    """A multi-valued attribute kept one row per value in a join table (Group.members,
+    User.groups), with sub-attributes value (an id), display and a constant type.
+
+    `members.display co "x"` and `members[display co "x"]` both become one EXISTS
+    over the rows, so a value filter means what its dotted form means, and a value
+    filter with several conditions holds when one row satisfies all of them.
+    """
+
+    exists_sql: str  # EXISTS (SELECT 1 FROM … WHERE … AND {cond}); {cond} is on one row
+    value_column: str  # a uuid column
+    display_column: str  # folded text; NULL when the client sent no display
+    type_value: str
+
+    def condition(self, sub: Attr, op: CompareOperator | None, value: Any, params: Params) -> str:
+        """`sub op value` on one row; `op` None is `pr`."""
+        name = sub.name
+        if name in ("value", "$ref"):
+            if op is None:
+                return "true"
+            if op is CompareOperator.eq and isinstance(value, str):
+                try:
+                    return f"({self.value_column} = {params.add(uuid.UUID(value))})"
+                except ValueError:
+                    return "false"  # not one of our ids
+            return text_predicate(
+                f"{self.value_column}::text", op, value, params, fold=False, where=name
+            )
+        if name == "display":
+            if op is None:
+                return f"({self.display_column} <> '')"
+            return text_predicate(
+                self.display_column, op, value, params, fold=True, where="display"
+            )
+        if name == "type":
+            if op is None:
+                return "true"
+            fold = not sub.case_exact
+            constant = self.type_value.casefold() if fold else self.type_value
+            return text_predicate(
+                f"{params.add(constant)}::text", op, value, params, fold=fold, where="type"
+            )
+        raise invalid_filter(f"'{name}' cannot be used in a filter.")
+
+
+@dataclass(frozen=True)
 class FilterTarget:
     """How one resource type's attributes live in SQL."""
 
@@ -113,6 +160,11 @@ class FilterTarget:
     json_root: str  # e.g. "u.attrs_ci"
     columns: dict[str, Column] = field(default_factory=dict)
     specials: dict[str, Special] = field(default_factory=dict)
+    # Core multi-valued attributes kept in join tables, by name.
+    memberships: dict[str, Membership] = field(default_factory=dict)
+
+    def membership(self, resolved: Resolved) -> Membership | None:
+        return None if resolved.is_extension else self.memberships.get(resolved.attr.name)
 
 
 @dataclass
@@ -145,6 +197,9 @@ class _Compiler:
                     f"'{resolved.dotted}[...]' needs a multi-valued attribute such as emails."
                 )
             inner = self.node(node.val_filter, resolved)
+            membership = self.target.membership(resolved)
+            if membership is not None:
+                return membership.exists_sql.format(cond=inner)
             return f"EXISTS (SELECT 1 FROM {self.elements(resolved)} AS e(v) WHERE {inner})"
         raise invalid_filter("Unsupported filter expression.")
 
@@ -191,6 +246,16 @@ class _Compiler:
     def predicate(self, node: Comparison | Present) -> str:
         resolved = self.resolve(node.attr_path)
         key = resolved.dotted
+        membership = self.target.membership(resolved)
+        if membership is not None:
+            # members pr: any member; members eq "x" compares the value.
+            sub = resolved.sub or resolved.attr.sub_attr("value")
+            assert sub is not None
+            if isinstance(node, Present):
+                cond = membership.condition(sub, None, None, self.params)
+            else:
+                cond = membership.condition(sub, node.op, node.value, self.params)
+            return membership.exists_sql.format(cond=cond)
         special = self.target.specials.get(key)
         if special is not None:
             if isinstance(node, Comparison):
@@ -225,6 +290,11 @@ class _Compiler:
         sub = element.attr.sub_attr(path.attr)
         if sub is None:
             raise invalid_filter(f"'{element.attr.name}' has no sub-attribute '{path.attr}'.")
+        membership = self.target.membership(element)
+        if membership is not None:
+            if isinstance(node, Present):
+                return membership.condition(sub, None, None, self.params)
+            return membership.condition(sub, node.op, node.value, self.params)
         return self.json_predicate(
             node, Resolved(element.schema, element.attr, sub), "e.v", sub_only=True
         )
@@ -363,44 +433,6 @@ def text_predicate(
     if op in _STRING_MATCH:
         return f"({expr} LIKE {params.add(like_pattern(value, op))})"
     return f'({expr} COLLATE "C" {_ORDERING[op]} {params.add(value)})'
-
-
-def membership_special(
-    exists_sql: str, id_column: str, display_expr: str, *, part: str, type_value: str
-) -> Special:
-    """A filter on a membership attribute (members.*, groups.*) kept in a join table.
-
-    `exists_sql` is `EXISTS (SELECT 1 FROM … WHERE … {cond})`; `part` is the
-    sub-attribute: value, display, type, or "" for the attribute itself.
-    """
-
-    def special(op: CompareOperator | None, value: Any, params: Params) -> str | None:
-        if op is None:  # pr
-            return exists_sql.format(cond="true")
-        if part in ("value", ""):
-            if op is CompareOperator.eq and isinstance(value, str):
-                try:
-                    member = uuid.UUID(value)
-                except ValueError:
-                    return "false"
-                return exists_sql.format(cond=f"{id_column} = {params.add(member)}")
-            return exists_sql.format(
-                cond=text_predicate(
-                    f"{id_column}::text", op, value, params, fold=False, where=part or "value"
-                )
-            )
-        if part == "display":
-            return exists_sql.format(
-                cond=text_predicate(display_expr, op, value, params, fold=True, where="display")
-            )
-        if part == "type":
-            constant = f"{params.add(type_value)}::text"
-            return exists_sql.format(
-                cond=text_predicate(constant, op, value, params, fold=False, where="type")
-            )
-        return None
-
-    return special
 
 
 def parse_filter(text: str) -> FilterNode:

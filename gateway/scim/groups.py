@@ -29,15 +29,14 @@ from scim2_models.path import (
 
 from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
-from gateway.events import Target
+from gateway.provlog.events import Target
 from gateway.scim.body import off_loop, read_json_object
+from gateway.scim.context import logged_change, request_conn, request_org
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
-    Params,
-    Special,
-    membership_special,
+    Membership,
 )
 from gateway.scim.limits import MAX_INDEXED_STRING, MAX_MEMBERS
 from gateway.scim.listing import (
@@ -47,19 +46,12 @@ from gateway.scim.listing import (
     iso,
     list_response,
     open_window,
+    page_params,
     projection,
     remember_window,
     search_query,
-    where_and_order,
 )
 from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
-from gateway.scim.requestlog import (
-    change_log,
-    change_recorded,
-    record_in_transaction,
-    request_conn,
-    request_org,
-)
 from gateway.scim.resource import GROUP_TYPE, Normalizer, check_text, fold, project
 from gateway.scim.schema import GROUP_SCHEMA
 from gateway.scim.versioning import check_if_match, etag, not_modified
@@ -70,16 +62,6 @@ _HAS_MEMBER = (
     "EXISTS (SELECT 1 FROM scim_group_members m "
     "WHERE m.org_id = g.org_id AND m.group_id = g.id AND {cond})"
 )
-
-
-def _members_special(part: str) -> Special:
-    return membership_special(
-        _HAS_MEMBER,
-        "m.user_id",
-        "m.display_ci",
-        part=part,
-        type_value="User",
-    )
 
 
 GROUP_FILTERS = FilterTarget(
@@ -94,12 +76,8 @@ GROUP_FILTERS = FilterTarget(
         "meta.resourceType": Column("'Group'::text", "text"),
         "meta.version": Column("('W/\"' || g.version || '\"')", "text"),
     },
-    specials={
-        "members": _members_special(""),
-        "members.value": _members_special("value"),
-        "members.display": _members_special("display"),
-        "members.type": _members_special("type"),
-        "members.$ref": _members_special("value"),
+    memberships={
+        "members": Membership(_HAS_MEMBER, "m.user_id", "m.display_ci", type_value="User")
     },
 )
 
@@ -140,6 +118,8 @@ def _not_found(raw: str) -> ScimError:
         404,
         f"Group {raw} not found in this org. In Okta, unlink the pushed group (Push Groups → "
         "Unlink, 'Leave the group') and push it again.",
+        code="team_not_found",
+        args={"id": raw},
     )
 
 
@@ -324,33 +304,51 @@ def split_operations(operations: list[Operation]) -> tuple[list[Operation], Memb
     return rest, delta
 
 
-async def _unknown_members(request: web.Request, candidates: list[uuid.UUID]) -> ScimError:
+async def _unknown_members(
+    request: web.Request, candidates: list[uuid.UUID], sent: MemberDelta | None = None
+) -> ScimError:
     ids = await store.users_not_in_org(
         await request_conn(request), request_org(request), candidates
     )
     shown = ", ".join(str(i) for i in ids[:10]) + (
         f" and {len(ids) - 10} more" if len(ids) > 10 else ""
     )
+    unknown = {str(i) for i in ids}
+    # Nothing of a refused request is applied: name the members that were valid too.
+    sent_ids = {m.user_id for m in sent.to_add} | sent.remove if sent else set()
+    not_applied = sorted({str(i) for i in sent_ids} - unknown)
     return ScimError(
         400,
         f"members: {shown} {'is not a user' if len(ids) == 1 else 'are not users'} of this org. Push "
         "the users to the app (assign them in Okta) before pushing the group, then Push Groups → "
         "Retry All Groups.",
         scim_type="invalidValue",
+        code="unknown_member",
+        args={
+            "values": [str(i) for i in ids[:20]],
+            "not_applied": not_applied[:20],
+            "not_applied_count": len(not_applied),
+        },
     )
 
 
 async def _conflict(request: web.Request, name: str) -> ScimError:
-    existing = await store.find_group_id_by_display_name(
+    existing = await store.find_group_by_display_name(
         await request_conn(request), request_org(request), name.casefold()
     )
-    which = f" (id {existing})" if existing else ""
+    which = f" (id {existing[0]})" if existing else ""
+    args: dict[str, Any] = {"name": name}
+    if existing is not None:
+        request[LOG_ENTRY].target = Target("Group", str(existing[0]), existing[1])
+        args |= {"existing_id": str(existing[0]), "existing_name": existing[1]}
     return ScimError(
         409,
         f"A team named {name!r} already exists in this org{which}; team names are unique "
         "case-insensitively. In Okta, link the existing group (Push Groups → Link Group) "
         "instead of creating one.",
         scim_type="uniqueness",
+        code="duplicate_team",
+        args=args,
     )
 
 
@@ -373,16 +371,23 @@ async def find_resources(
     """The total matching and one page of rendered Groups."""
     org_id = request_org(request)
     window = open_window(request, org_id, "Group", query)
-    params = Params([org_id, window.after, window.offset, query.count, _wants_members(query)])
-    where, order = where_and_order(query, GROUP_FILTERS, params, "g.seq")
+    params, where, order = page_params(
+        query,
+        GROUP_FILTERS,
+        window,
+        [org_id, window.after, window.before, query.count, _wants_members(query)],
+        "g.seq",
+    )
     page = await store.find_groups(
         await request_conn(request), where=where, order=order, params=params.values
     )
     request[LOG_ENTRY].facts["total"] = page.total
-    if query.filter and page.total == 1:
+    # A lookup that found one resource names it, when the page holds it (count=0
+    # or a startIndex past it is a 200 with the total only, RFC 7644 §3.4.2.4).
+    if query.filter and page.total == 1 and page.groups:
         request[LOG_ENTRY].target = group_target(page.groups[0].id, page.groups[0].attrs)
     last = page.groups[-1].seq if page.groups else None
-    remember_window(request, window, query, len(page.groups), last)
+    remember_window(request, window, query, len(page.groups), last, page.changes)
     base = base_url(request)
     return page.total, [
         project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)
@@ -409,7 +414,7 @@ def _parse_group(
     members_key = next((k for k in body if k.lower() == "members"), None)
     members = parse_members(body[members_key] or [], "members") if members_key is not None else None
     rest = {k: v for k, v in body.items() if k != members_key}
-    attrs = Normalizer(GROUP_TYPE, request[LOG_ENTRY].notes).document(rest)
+    attrs = Normalizer(GROUP_TYPE, request[LOG_ENTRY]).document(rest)
     return attrs, members
 
 
@@ -423,27 +428,28 @@ async def create_group(request: web.Request) -> web.Response:
     request[LOG_ENTRY].target = group_target(group_id, attrs)
     now = datetime.now(UTC)
     try:
-        if not members:
-            record = GroupRecord(group_id, 0, attrs, 1, now, now, [])
-            response = _group_response(request, record, status=201)
-            await store.insert_group(
-                conn, org_id, group_id, group, [], now, change_log(request, response)
-            )
-            change_recorded(request)
+        async with logged_change(request) as change:
+            if not members:
+                record = GroupRecord(group_id, 0, attrs, 1, now, now, [])
+                response = _group_response(request, record, status=201)
+                await store.insert_group(
+                    conn, org_id, group_id, group, [], now, change.row(response)
+                )
+                return response
+            # Older Okta builds send members inline: read them back for their display names.
+            async with conn.transaction():
+                await store.insert_group(conn, org_id, group_id, group, members, now, None)
+                stored = await store.get_group(conn, org_id, group_id, with_members=True)
+                assert stored is not None
+                response = _group_response(request, stored, status=201)
+                await change.record(conn, response)
             return response
-        # Older Okta builds send members inline: read them back for their display names.
-        async with conn.transaction():
-            await store.insert_group(conn, org_id, group_id, group, members, now, None)
-            stored = await store.get_group(conn, org_id, group_id, with_members=True)
-            assert stored is not None
-            response = _group_response(request, stored, status=201)
-            await record_in_transaction(request, conn, response)
-        return response
     except store.DisplayNameTaken:
         raise await _conflict(request, attrs["displayName"]) from None
     except store.UnknownMembers as exc:
-        request[LOG_ENTRY].recorded = False
-        raise await _unknown_members(request, exc.candidates) from None
+        delta = MemberDelta()
+        delta.added(members or [])
+        raise await _unknown_members(request, exc.candidates, delta) from None
 
 
 async def get_group(request: web.Request) -> web.Response:
@@ -483,7 +489,7 @@ async def patch_group(request: web.Request) -> web.Response:
     group_id = _group_id(request)
     operations = parse_operations(await read_json_object(request))
     attribute_ops, delta = await off_loop(request, lambda: split_operations(operations))
-    patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY].notes), str(group_id))
+    patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY]), str(group_id))
     wants_body = any(k.lower() in ("attributes", "excludedattributes") for k in request.query)
 
     def change(current: GroupRecord) -> dict[str, Any]:
@@ -506,7 +512,7 @@ async def _change(
     entry = request[LOG_ENTRY]
     attrs: dict[str, Any] = {}
     try:
-        async with conn.transaction():
+        async with logged_change(request) as log, conn.transaction():
             current = await store.lock_group(conn, org_id, group_id)
             if current is None:
                 raise _not_found(str(group_id))
@@ -514,16 +520,20 @@ async def _change(
             check_if_match(request, current.version)
             attrs = change(current)
             entry.target = group_target(group_id, attrs)
+            if attrs.get("displayName") != current.attrs.get("displayName"):
+                entry.facts["renamed_from"] = current.attrs.get("displayName")
             if attrs == current.attrs and not delta.touched:
-                entry.notes.append("no change: the request matched the stored team")
+                entry.note("unchanged_team", "no change: the request matched the stored team")
                 response = await _read_back(request, conn, current, respond_with_body)
-                await record_in_transaction(request, conn, response)
+                await log.record(conn, response)
                 return response
             if delta.remove:
                 present = await store.existing_members(conn, org_id, group_id, delta.remove)
                 missing = sorted(str(i) for i in delta.remove - present)
                 if missing:
-                    entry.notes.append(f"remove matched no member: {', '.join(missing[:10])}")
+                    entry.note(
+                        "member_not_present", f"remove matched no member: {', '.join(missing[:10])}"
+                    )
             updated = GroupRecord(
                 group_id,
                 current.seq,
@@ -546,24 +556,20 @@ async def _change(
                 keep=delta.keep,
                 add=delta.to_add,
                 now=updated.updated_at,
-                log=None if respond_with_body else change_log(request, response),
+                log=None if respond_with_body else log.row(response),
             )
             assert result is not None  # the row lock keeps the group
             if respond_with_body:
+                # A PUT says who it added and removed (Okta's AIW apps replace the list).
+                entry.facts["members_added"] = len(result.added)
+                entry.facts["members_removed"] = len(result.removed)
                 response = await _read_back(request, conn, updated, True)
-                await record_in_transaction(request, conn, response)
-            else:
-                change_recorded(request)
+                await log.record(conn, response)
         return response
     except store.DisplayNameTaken:
-        entry.recorded = False
         raise await _conflict(request, attrs["displayName"]) from None
     except store.UnknownMembers as exc:
-        entry.recorded = False
-        raise await _unknown_members(request, exc.candidates) from None
-    except BaseException:
-        entry.recorded = False  # the log row rolled back with the change
-        raise
+        raise await _unknown_members(request, exc.candidates, delta) from None
 
 
 async def _read_back(
@@ -601,15 +607,15 @@ async def delete_group(request: web.Request) -> web.Response:
         check_if_match(request, current.version)
         expected = current.version
     response = web.Response(status=204)
-    if not await store.delete_group(
-        conn, org_id, group_id, expected_version=expected, log=change_log(request, response)
-    ):
-        if expected is not None:
-            raise ScimError(
-                412, "The team changed while it was being deleted; GET it again and retry."
-            )
-        raise _not_found(str(group_id))
-    change_recorded(request)
+    async with logged_change(request) as change:
+        if not await store.delete_group(
+            conn, org_id, group_id, expected_version=expected, log=change.row(response)
+        ):
+            if expected is not None:
+                raise ScimError(
+                    412, "The team changed while it was being deleted; GET it again and retry."
+                )
+            raise _not_found(str(group_id))
     return response
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.appkeys import PAGE_CURSORS, SETTINGS
-from gateway.paging import PageCursors
+from gateway.paging import PageCursors, Position
 from gateway.scim.body import shown
 from gateway.scim.errors import ScimError
 from gateway.scim.filters import FilterTarget, Params, compile_filter, sort_expression
@@ -159,32 +159,66 @@ def projection(request: web.Request) -> ListQuery:
 
 @dataclass(frozen=True)
 class Window:
-    """Where a page starts: after a keyset position, or at an OFFSET when none is known."""
+    """Where a page starts: `before` rows precede it in the current order; `after` is
+    the last seq before it as remembered by a walk (0 when none is known), seen
+    when the org's inserts and deletes of the type numbered `changes` (-1: unknown).
+
+    The remembered position is only a candidate: the page query continues after it
+    only when exactly `before` rows come up to it in the current order, checked in
+    the same statement (unfiltered: `changes` is unchanged, or a count says so;
+    filtered: counted in the scan that counts the total). Deletes, renames out of
+    a filter or a stale position from another walk make it land elsewhere, and
+    then the page is found by OFFSET. So a page is always the slice of the current
+    ordering wherever the position was remembered, also once positions are shared
+    between processes.
+    """
 
     after: int
-    offset: int
+    before: int
+    changes: int
     cursor: tuple[Any, ...] | None
 
 
 def open_window(request: web.Request, org_id: uuid.UUID, resource: str, query: ListQuery) -> Window:
+    before = query.start_index - 1
     if query.sort_by is not None:
-        return Window(0, query.start_index - 1, None)
+        return Window(0, before, -1, None)
     cursor = PageCursors.key(org_id, resource, query.filter, query.start_index)
-    if query.start_index > 1 and (seq := request.config_dict[PAGE_CURSORS].get(cursor)) is not None:
-        return Window(seq, 0, cursor)
-    return Window(0, query.start_index - 1, cursor)
+    remembered = request.config_dict[PAGE_CURSORS].get(cursor) if before else None
+    if remembered is None:
+        return Window(0, before, -1, cursor)
+    changes = -1 if remembered.changes is None else remembered.changes
+    return Window(remembered.seq, before, changes, cursor)
 
 
 def remember_window(
-    request: web.Request, window: Window, query: ListQuery, served: int, last_seq: int | None
+    request: web.Request,
+    window: Window,
+    query: ListQuery,
+    served: int,
+    last_seq: int | None,
+    changes: int | None,
 ) -> None:
     """After serving `served` rows, note where the next page of this walk starts."""
     if window.cursor is None or not served or last_seq is None:
         return
     org_id, resource, filter_text, _ = window.cursor
     request.config_dict[PAGE_CURSORS].put(
-        PageCursors.key(org_id, resource, filter_text, query.start_index + served), last_seq
+        PageCursors.key(org_id, resource, filter_text, query.start_index + served),
+        Position(last_seq, changes),
     )
+
+
+def page_params(
+    query: ListQuery, target: FilterTarget, window: Window, fixed: list[Any], seq_column: str
+) -> tuple[Params, str | None, str]:
+    """The page query's parameters (`fixed`, then the filter's values or, for an
+    unfiltered list, the window's `changes`), its compiled filter and ORDER BY."""
+    params = Params(fixed)
+    where, order = where_and_order(query, target, params, seq_column)
+    if where is None:
+        params.add(window.changes)
+    return params, where, order
 
 
 def where_and_order(

@@ -288,7 +288,9 @@ class Patcher:
         items = target.get(resolved.attr.name) or []
         kept = [i for i in items if not (isinstance(i, dict) and str(i.get("value")) in keys)]
         if len(kept) == len(items):
-            self.normalizer.note(f"{where}: remove matched no {resolved.attr.name} value")
+            self.normalizer.note(
+                f"{where}: remove matched no {resolved.attr.name} value", "value_not_present"
+            )
         target[resolved.attr.name] = kept
 
     def value_path(
@@ -317,7 +319,9 @@ class Patcher:
         hits = [i for i, item in enumerate(items) if isinstance(item, dict) and matches(item)]
         if op == "remove":
             if not hits:
-                self.normalizer.note(f"{where}: remove matched no {attr.name} value")
+                self.normalizer.note(
+                    f"{where}: remove matched no {attr.name} value", "value_not_present"
+                )
             elif sub is not None:
                 for i in hits:
                     items[i].pop(sub.name, None)

@@ -1,122 +1,113 @@
-"""The provisioning-log row of every SCIM request, and the connection it is served on.
+"""The provisioning-log row of every SCIM request: no answered request without its row.
 
-Each request gets one pooled connection, taken lazily: authentication, the
-handler and the log row share it. A handler that changes data writes the log row
-itself, inside its own transaction (`logged_transaction`), so there is never a
-change without its row nor a success row for a change that rolled back. For every
-other request the middleware writes the row after the response is built.
+A change writes its row in its own statement (`gateway.scim.context.logged_change`);
+every other request gets its row here, after the response is built. When the
+row cannot be written on the request's connection it is tried once on a fresh
+one, and when the database is away it is spooled to local disk and replayed later
+(`gateway.provlog.spool`). The metrics count the row as stored.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import DB_POOL, LOG_ENTRY, METRICS, SETTINGS
-from gateway.dbtypes import Connection
-from gateway.logentry import LogEntry
-from gateway.store.provisioning_log import log_json, record_request
+from gateway.appkeys import DB_POOL, LOG_SPOOL, METRICS, SETTINGS
+from gateway.scim.context import (
+    CLIENT_CLOSED_DETAIL,
+    CONNECTION_ERRORS,
+    REQUEST_ID_HEADER,
+    ScimContext,
+    start_context,
+)
+from gateway.store.provisioning_log import LogRow, Recorded, log_json, record_json
 
 logger = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "X-Request-Id"
+# How long the log write may wait for a fresh connection before the row is spooled.
+_FRESH_CONNECTION_SECONDS = 2.0
 
 
-async def request_conn(request: web.Request) -> Connection:
-    """The request's pooled connection, acquired on first use and released after the log row."""
-    entry = request[LOG_ENTRY]
-    if entry.conn is None:
-        pool = request.config_dict[DB_POOL]
-        entry.conn = conn = await entry.exit_stack.enter_async_context(pool.acquire())
-        return conn
-    return entry.conn
-
-
-@asynccontextmanager
-async def logged_transaction(request: web.Request) -> AsyncIterator[Connection]:
-    """A transaction in which the handler must call `record_in_transaction` before leaving."""
-    conn = await request_conn(request)
-    entry = request[LOG_ENTRY]
+async def _write_row(request: web.Request, context: ScimContext, row: LogRow) -> Recorded:
+    text = log_json(row)
+    context.event = row.event
+    metrics = request.config_dict[METRICS]
+    started = time.perf_counter()
+    if context.conn is not None:
+        try:
+            recorded = await record_json(context.conn, text)
+            metrics.log_write_seconds.observe(time.perf_counter() - started)
+            return recorded
+        except CONNECTION_ERRORS:
+            logger.warning(
+                "Provisioning-log write for %s failed; trying a new connection", row.request_id
+            )
+    pool = request.config_dict[DB_POOL]
     try:
-        async with conn.transaction():
-            yield conn
-            if not entry.recorded:
-                raise RuntimeError("logged_transaction left without record_in_transaction")
-    except BaseException:
-        # The row rolled back with the change (or the commit failed): the failure
-        # response must get a row of its own.
-        entry.recorded = False
-        raise
+        async with pool.acquire(timeout=_FRESH_CONNECTION_SECONDS) as conn:
+            recorded = await record_json(conn, text)
+        metrics.log_write_seconds.observe(time.perf_counter() - started)
+        return recorded
+    except (TimeoutError, *CONNECTION_ERRORS):
+        request.config_dict[LOG_SPOOL].append(text)
+        metrics.log_rows_spooled.inc()
+        logger.warning("Database unavailable: provisioning-log row %s spooled", row.request_id)
+        # Counted as described: the row is stored as it is, later.
+        return Recorded(row.outcome, row.code)
 
 
-async def record_in_transaction(
-    request: web.Request, conn: Connection, response: web.Response
-) -> None:
-    entry = request[LOG_ENTRY]
+async def _log_client_closed(request: web.Request, context: ScimContext) -> None:
+    entry = context.entry
+    entry.fail("client_closed", None, scim_type=None, detail=CLIENT_CLOSED_DETAIL)
     settings = request.config_dict[SETTINGS]
-    response.headers[REQUEST_ID_HEADER] = entry.request_id
-    await record_request(conn, entry.to_row(response, settings.log_body_limit))
-    entry.recorded = True
-
-
-def change_log(request: web.Request, response: web.Response) -> str:
-    """The log row to write in the same statement as a change; call `change_recorded` after."""
-    entry = request[LOG_ENTRY]
-    response.headers[REQUEST_ID_HEADER] = entry.request_id
-    return log_json(entry.to_row(response, request.config_dict[SETTINGS].log_body_limit))
-
-
-def change_recorded(request: web.Request) -> None:
-    request[LOG_ENTRY].recorded = True
-
-
-def request_org(request: web.Request) -> uuid.UUID:
-    """The org of an authenticated request: always the token's org."""
-    org_id = request[LOG_ENTRY].org_id
-    if org_id is None:
-        raise RuntimeError("request_org() on an unauthenticated request")
-    return org_id
-
-
-async def _record_after(request: web.Request, response: web.StreamResponse) -> None:
-    entry = request[LOG_ENTRY]
-    row = entry.to_row(response, request.config_dict[SETTINGS].log_body_limit)
-    try:
-        await record_request(await request_conn(request), row)
-    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
-        # The request's own connection may be the broken part; try a fresh one once.
-        logger.warning("Retrying provisioning-log write for %s on a new connection", row.request_id)
-        async with request.config_dict[DB_POOL].acquire() as conn:
-            await record_request(conn, row)
-    entry.recorded = True
+    context.conn = None  # the request's connection was mid-statement: use a fresh one
+    row = entry.to_row(499, None, settings.log_body_limit)
+    with contextlib.suppress(Exception):
+        recorded = await _write_row(request, context, row)
+        request.config_dict[METRICS].record_log_row(row.event, recorded.outcome, recorded.code)
 
 
 @web.middleware
 async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    entry = LogEntry.start(request, request.config_dict[SETTINGS].scim_base_path)
-    request[LOG_ENTRY] = entry
+    context = start_context(request)
+    entry = context.entry
+    settings = request.config_dict[SETTINGS]
     metrics = request.config_dict[METRICS]
-    async with entry.exit_stack:
-        response = await handler(request)
-        response.headers[REQUEST_ID_HEADER] = entry.request_id
-        if not entry.recorded:
+    try:
+        async with context.exit_stack:
             try:
-                await _record_after(request, response)
-            except Exception:
-                metrics.log_write_failures.inc()
-                logger.exception(
-                    "Could not write the provisioning-log row for %s", entry.request_id
+                response = await handler(request)
+            except asyncio.CancelledError:
+                # aiohttp cancels the handler when the client hangs up: log it as such.
+                if request.transport is None or request.transport.is_closing():
+                    await asyncio.shield(_log_client_closed(request, context))
+                raise
+            response.headers[REQUEST_ID_HEADER] = entry.request_id
+            if context.recorded is None:
+                body = response.body if isinstance(response, web.Response) else None
+                row: LogRow = entry.to_row(
+                    response.status,
+                    body if isinstance(body, bytes) else None,
+                    settings.log_body_limit,
                 )
-    if entry.recorded and entry.described is not None:
-        event, outcome = entry.described
-        metrics.events.labels(event=event, outcome=outcome).inc()
+                try:
+                    context.recorded = await _write_row(request, context, row)
+                except Exception:
+                    # Not a connection problem (those spool): a row the database refuses.
+                    metrics.log_write_failures.inc()
+                    logger.exception(
+                        "Could not write the provisioning-log row for %s", entry.request_id
+                    )
+    except CONNECTION_ERRORS:
+        # Releasing a broken connection to the pool failed: the row is written or spooled.
+        logger.warning("Released a broken connection after request %s", entry.request_id)
+    if context.recorded is not None and context.event is not None:
+        metrics.record_log_row(context.event, context.recorded.outcome, context.recorded.code)
     route = request.match_info.route.resource
     metrics.observe_request(
         method=request.method,

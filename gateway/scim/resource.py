@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.scim.errors import ScimError
 from gateway.scim.schema import (
@@ -124,22 +124,27 @@ GROUP_TYPE = ResourceType(
 )
 
 
+class NoteSink(Protocol):
+    """Where a dropped attribute is noted: the request's provisioning-log entry."""
+
+    def note(self, code: str, text: str) -> None: ...
+
+
 @dataclass
 class Normalizer:
     """Turn a request's attributes into stored form, noting what was dropped."""
 
     resource: ResourceType
-    notes: list[str] = field(default_factory=list)
-    # The notes as a set: a body of many unknown keys must not cost a scan per key.
+    log: NoteSink | None = None
+    # What was noted, as a set: a body of many unknown keys must not cost a scan per key.
     _noted: set[str] = field(default_factory=set, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self._noted.update(self.notes)
-
-    def note(self, text: str) -> None:
-        if text not in self._noted:
-            self._noted.add(text)
-            self.notes.append(text)
+    def note(self, text: str, code: str = "attributes_ignored") -> None:
+        if text in self._noted:
+            return
+        self._noted.add(text)
+        if self.log is not None:
+            self.log.note(code, text)
 
     def document(self, body: dict[str, Any], *, require: bool = True) -> dict[str, Any]:
         """The stored attributes of a full resource body (POST or PUT).
@@ -271,7 +276,9 @@ class Normalizer:
             if isinstance(item, dict) and item.get("primary") is True:
                 if seen:
                     item["primary"] = False
-                    self.note(f"{where}: more than one primary value; kept the first")
+                    self.note(
+                        f"{where}: more than one primary value; kept the first", "primary_kept"
+                    )
                 seen = True
 
     def require(self, attrs: dict[str, Any]) -> None:
@@ -292,6 +299,8 @@ class Normalizer:
                     f"Attribute '{missing[0]}' is required and missing or empty. In Okta, check "
                     f"the {missing[0]} mapping under Provisioning → To App and that the user has a value.",
                     scim_type="invalidValue",
+                    code="missing_attribute",
+                    args={"attribute": missing[0]},
                 )
 
 
@@ -329,6 +338,7 @@ def invalid_value(where: str, expected: str, value: Any) -> ScimError:
         400,
         f"Attribute '{where}' must be {expected}, not {json_kind(value)}.",
         scim_type="invalidValue",
+        args={"attribute": where, "expected": expected},
     )
 
 

@@ -12,15 +12,15 @@ from scim2_models.path import CompareOperator
 
 from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
-from gateway.events import Target
+from gateway.provlog.events import Target
 from gateway.scim.body import read_json_object
+from gateway.scim.context import ChangeRow, logged_change, request_conn, request_org
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
+    Membership,
     Params,
-    Special,
-    membership_special,
 )
 from gateway.scim.listing import (
     ListQuery,
@@ -29,13 +29,12 @@ from gateway.scim.listing import (
     iso,
     list_response,
     open_window,
+    page_params,
     projection,
     remember_window,
     search_query,
-    where_and_order,
 )
 from gateway.scim.patch import Patcher, parse_operations
-from gateway.scim.requestlog import change_log, change_recorded, request_conn, request_org
 from gateway.scim.resource import USER_TYPE, Normalizer, fold, project
 from gateway.scim.schema import ENTERPRISE_USER_SCHEMA, USER, USER_SCHEMA
 from gateway.scim.versioning import check_if_match, etag, not_modified
@@ -63,12 +62,6 @@ _IN_GROUP = (
 )
 
 
-def _groups_special(part: str) -> Special:
-    return membership_special(
-        _IN_GROUP, "m.group_id", "g.display_name_ci", part=part, type_value="direct"
-    )
-
-
 USER_FILTERS = FilterTarget(
     resource=USER_TYPE,
     json_root="u.attrs_ci",
@@ -86,10 +79,9 @@ USER_FILTERS = FilterTarget(
         # emails.value eq "x" → the GIN index on folded email values.
         "emails.value": _email_lookup,
         "emails": _email_lookup,
-        "groups": _groups_special(""),
-        "groups.value": _groups_special("value"),
-        "groups.display": _groups_special("display"),
-        "groups.type": _groups_special("type"),
+    },
+    memberships={
+        "groups": Membership(_IN_GROUP, "m.group_id", "g.display_name_ci", type_value="direct")
     },
 )
 
@@ -151,6 +143,8 @@ def _not_found(raw: str) -> ScimError:
         404,
         f"User {raw} not found in this org. If Okta still links to it, unassign and reassign "
         "the user in Okta so it is created again.",
+        code="user_not_found",
+        args={"id": raw},
     )
 
 
@@ -169,16 +163,27 @@ def _user_response(
 
 
 async def _conflict(request: web.Request, user_name: str) -> ScimError:
-    existing = await store.find_user_id_by_user_name(
+    existing = await store.find_user_by_user_name(
         await request_conn(request), request_org(request), user_name.casefold()
     )
-    which = f" (id {existing})" if existing else ""
+    which = f" (id {existing[0]}, userName {existing[1]!r})" if existing else ""
+    args: dict[str, Any] = {"user_name": user_name}
+    if existing is not None:
+        # The row is about the account that exists, which Okta should link.
+        request[LOG_ENTRY].target = Target("User", str(existing[0]), existing[1])
+        args |= {
+            "existing_id": str(existing[0]),
+            "existing_user_name": existing[1],
+            "same_case": existing[1] == user_name,
+        }
     return ScimError(
         409,
         f"userName {user_name!r} is already taken in this org by another user{which}; "
         "userName is unique case-insensitively. Link that user in Okta, or change the "
         "username format under Sign On → Application username format.",
         scim_type="uniqueness",
+        code="duplicate_username",
+        args=args,
     )
 
 
@@ -187,12 +192,18 @@ async def _external_id_conflict(request: web.Request, external_id: str) -> ScimE
         await request_conn(request), request_org(request), external_id
     )
     which = f" (id {existing[0]}, userName {existing[1]!r})" if existing else ""
+    args: dict[str, Any] = {"external_id": external_id}
+    if existing is not None:
+        request[LOG_ENTRY].target = Target("User", str(existing[0]), existing[1])
+        args |= {"existing_id": str(existing[0]), "existing_user_name": existing[1]}
     return ScimError(
         409,
         f"externalId {external_id!r} is already used in this org by another user{which}; "
         "externalId is unique per org. In Okta, link the existing user (or unassign the "
         "duplicate) instead of creating a second one.",
         scim_type="uniqueness",
+        code="duplicate_external_id",
+        args=args,
     )
 
 
@@ -215,16 +226,19 @@ async def find_resources(
     """The total matching and one page of rendered Users."""
     org_id = request_org(request)
     window = open_window(request, org_id, "User", query)
-    params = Params([org_id, window.after, window.offset, query.count])
-    where, order = where_and_order(query, USER_FILTERS, params, "u.seq")
+    params, where, order = page_params(
+        query, USER_FILTERS, window, [org_id, window.after, window.before, query.count], "u.seq"
+    )
     page = await store.find_users(
         await request_conn(request), where=where, order=order, params=params.values
     )
     request[LOG_ENTRY].facts["total"] = page.total
-    if query.filter and page.total == 1:
+    # A lookup that found one resource names it, when the page holds it (count=0
+    # or a startIndex past it is a 200 with the total only, RFC 7644 §3.4.2.4).
+    if query.filter and page.total == 1 and page.users:
         request[LOG_ENTRY].target = user_target(page.users[0].id, page.users[0].attrs)
     last = page.users[-1].seq if page.users else None
-    remember_window(request, window, query, len(page.users), last)
+    remember_window(request, window, query, len(page.users), last, page.changes)
     base = base_url(request)
     return page.total, [
         project(render_user(u, base), USER_TYPE, query.attributes, query.excluded)
@@ -234,7 +248,7 @@ async def find_resources(
 
 async def create_user(request: web.Request) -> web.Response:
     body = await read_json_object(request)
-    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY].notes)
+    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY])
     # A new user is active unless the body says otherwise (Okta always says).
     user = to_write({"active": True, **normalizer.document(body)})
     now = datetime.now(UTC)
@@ -243,20 +257,20 @@ async def create_user(request: web.Request) -> web.Response:
     )
     request[LOG_ENTRY].target = user_target(record.id, user.attrs)
     response = _user_response(request, record, status=201)
-    try:
-        await store.insert_user(
-            await request_conn(request),
-            request_org(request),
-            record.id,
-            user,
-            now,
-            change_log(request, response),
-        )
-    except store.UserNameTaken:
-        raise await _conflict(request, user.attrs["userName"]) from None
-    except store.ExternalIdTaken:
-        raise await _external_id_conflict(request, user.attrs["externalId"]) from None
-    change_recorded(request)
+    async with logged_change(request) as change:
+        try:
+            await store.insert_user(
+                await request_conn(request),
+                request_org(request),
+                record.id,
+                user,
+                now,
+                change.row(response),
+            )
+        except store.UserNameTaken:
+            raise await _conflict(request, user.attrs["userName"]) from None
+        except store.ExternalIdTaken:
+            raise await _external_id_conflict(request, user.attrs["externalId"]) from None
     return response
 
 
@@ -281,7 +295,7 @@ async def replace_user(request: web.Request) -> web.Response:
             f"The body's id {sent_id!r} differs from the URL's {user_id}; PUT cannot change a user's id.",
             scim_type="mutability",
         )
-    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY].notes)
+    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY])
     attrs = normalizer.document(body)
 
     def merge(current: UserRecord) -> dict[str, Any]:
@@ -296,7 +310,7 @@ async def replace_user(request: web.Request) -> web.Response:
 async def patch_user(request: web.Request) -> web.Response:
     user_id = _user_id(request)
     operations = parse_operations(await read_json_object(request))
-    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY].notes)
+    normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY])
     patcher = Patcher(USER_TYPE, normalizer, str(user_id))
     return await _write(request, user_id, lambda current: patcher.apply(current.attrs, operations))
 
@@ -311,14 +325,11 @@ async def _write(
     concurrent PATCHes all land instead of starving each other.
     """
     conn = await request_conn(request)
-    written = await _try_write(request, conn, user_id, change, lock=False)
-    if written is None:
-        try:
+    async with logged_change(request) as log:
+        written = await _try_write(request, conn, user_id, change, log, lock=False)
+        if written is None:
             async with conn.transaction():
-                written = await _try_write(request, conn, user_id, change, lock=True)
-        except BaseException:
-            request[LOG_ENTRY].recorded = False  # the log row rolled back with the change
-            raise
+                written = await _try_write(request, conn, user_id, change, log, lock=True)
     if written is None:  # pragma: no cover - the row lock rules this out
         raise ScimError(409, "The user was changed concurrently; retry this request.")
     return written
@@ -329,6 +340,7 @@ async def _try_write(
     conn: Connection,
     user_id: uuid.UUID,
     change: Callable[[UserRecord], dict[str, Any]],
+    log: ChangeRow,
     *,
     lock: bool,
 ) -> web.Response | None:
@@ -347,7 +359,7 @@ async def _try_write(
     elif was is False and now_active is True:
         entry.facts["active_change"] = "reactivated"
     if user.attrs == current.attrs:
-        request[LOG_ENTRY].notes.append("no change: the request matched the stored user")
+        entry.note("unchanged", "no change: the request matched the stored user")
         return _user_response(request, current)
     now = datetime.now(UTC)
     record = UserRecord(
@@ -368,7 +380,7 @@ async def _try_write(
             user,
             now=now,
             expected_version=current.version,
-            log=change_log(request, response),
+            log=log.row(response),
         )
     except store.UserNameTaken:
         raise await _conflict(request, user.attrs["userName"]) from None
@@ -376,7 +388,6 @@ async def _try_write(
         raise await _external_id_conflict(request, user.attrs["externalId"]) from None
     if not written:
         return None
-    change_recorded(request)
     return response
 
 
@@ -392,15 +403,15 @@ async def delete_user(request: web.Request) -> web.Response:
         check_if_match(request, current.version)
         expected = current.version
     response = web.Response(status=204)
-    if not await store.delete_user(
-        conn, org_id, user_id, expected_version=expected, log=change_log(request, response)
-    ):
-        if expected is not None:
-            raise ScimError(
-                412, "The user changed while it was being deleted; GET it again and retry."
-            )
-        raise _not_found(str(user_id))
-    change_recorded(request)
+    async with logged_change(request) as change:
+        if not await store.delete_user(
+            conn, org_id, user_id, expected_version=expected, log=change.row(response)
+        ):
+            if expected is not None:
+                raise ScimError(
+                    412, "The user changed while it was being deleted; GET it again and retry."
+                )
+            raise _not_found(str(user_id))
     return response
 
 

@@ -14,6 +14,7 @@ import asyncpg
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
 from gateway.store import fetch_page
+from gateway.store.provisioning_log import PendingRow
 
 _DISPLAY_NAME_KEY = "scim_groups_display_name_key"
 
@@ -119,7 +120,7 @@ async def insert_group(
     group: GroupWrite,
     members: list[Member],
     now: datetime,
-    log: str | None,
+    log: PendingRow | None,
 ) -> int:
     """Insert the group with its members (and its log row unless `log` is None)."""
     ids, displays, folded = _member_arrays(members)
@@ -132,13 +133,15 @@ async def insert_group(
             now,
             now,
             ids,
-            log,
+            log.text if log else None,
             displays,
             folded,
         )
     except (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError) as exc:
         raise _translate(exc, ids) from None
     assert row is not None
+    if log is not None:
+        log.written(row["log_id"])
     return int(row["seq"])
 
 
@@ -164,11 +167,12 @@ async def existing_members(
     return {row["user_id"] for row in rows}
 
 
-async def find_group_id_by_display_name(
+async def find_group_by_display_name(
     conn: Connection, org_id: uuid.UUID, name_ci: str
-) -> uuid.UUID | None:
+) -> tuple[uuid.UUID, str] | None:
+    """The id and name (as stored) of the team with this folded name."""
     row = await conn.fetchrow(QUERIES["get_group_by_display_name"], org_id, name_ci)
-    return None if row is None else row["id"]
+    return None if row is None else (row["id"], row["display_name"])
 
 
 async def change_group(
@@ -182,7 +186,7 @@ async def change_group(
     keep: Collection[uuid.UUID] | None,
     add: Collection[Member],
     now: datetime,
-    log: str | None,
+    log: PendingRow | None,
 ) -> MemberChange | None:
     """Write new attributes and apply a membership delta; None if the group is gone.
 
@@ -201,7 +205,7 @@ async def change_group(
             None if keep is None else list(keep),
             ids,
             now,
-            log,
+            log.text if log else None,
             displays,
             folded,
         )
@@ -209,6 +213,8 @@ async def change_group(
         raise _translate(exc, ids) from None
     if row is None:
         return None
+    if log is not None:
+        log.written(row["log_id"])
     return MemberChange(removed=list(row["removed"] or []), added=list(row["added"] or []))
 
 
@@ -218,23 +224,29 @@ async def delete_group(
     group_id: uuid.UUID,
     *,
     expected_version: int | None,
-    log: str,
+    log: PendingRow,
 ) -> bool:
-    row = await conn.fetchrow(QUERIES["delete_group"], org_id, group_id, expected_version, log)
-    return row is not None
+    row = await conn.fetchrow(QUERIES["delete_group"], org_id, group_id, expected_version, log.text)
+    if row is None:
+        return False
+    log.written(row["log_id"])
+    return True
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
     total: int
     groups: list[GroupRecord]
+    by_keyset: bool = False  # continued a walk after its remembered position
+    changes: int | None = None  # see gateway.paging.Position
 
 
 async def find_groups(
     conn: Connection, *, where: str | None, order: str, params: list[Any]
 ) -> Page:
-    """A page of groups: $1 org, $2 keyset, $3 offset, $4 limit, $5 read members, then filter values."""
-    total, rows = await fetch_page(
+    """A page of groups, paged like `find_users`: $1 org, $2 remembered seq, $3 rows
+    before the page, $4 limit, $5 read members, then the filter's values."""
+    found = await fetch_page(
         conn,
         list_query="list_groups",
         find_query="find_groups",
@@ -242,4 +254,9 @@ async def find_groups(
         order=order,
         params=params,
     )
-    return Page(total=total, groups=[_record(r) for r in rows])
+    return Page(
+        total=found.total,
+        groups=[_record(r) for r in found.rows],
+        by_keyset=found.by_keyset,
+        changes=found.changes,
+    )

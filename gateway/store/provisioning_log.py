@@ -1,9 +1,17 @@
-"""The provisioning log: one row per SCIM request."""
+"""The provisioning log: one row per SCIM request, and the reads the CLI and dashboard need.
+
+Every read filters by org and is index-backed: a page by any mix of outcome, event,
+code, job, target and time; failures still unresolved; a live tail by transaction
+id; a user's or team's history; jobs from their summaries; hourly counts.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,72 +43,137 @@ class LogRow:
     event: str = "Unknown"
     event_detail: str | None = None
     outcome: str = "success"
+    code: str | None = None
+    code_args: dict[str, Any] | None = None
     reason: str | None = None
     target_type: str | None = None
     target_id: uuid.UUID | None = None
     target_name: str | None = None
     target_display: str | None = None
+    target_key: str | None = None
+    # Read back only: set by the database.
     job_id: uuid.UUID | None = None
     id: int | None = None
+    finished_at: datetime | None = None
+    xid: int | None = None
+    # For failures: whether it still needs action (no later success for its target).
+    unresolved: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The row's outcome and code as stored (the duplicate detector decides inside SQL)."""
+
+    outcome: str
+    code: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> Recorded:
+        outcome, _, code = text.partition(":")
+        return cls(outcome, code or None)
+
+
+@dataclass(slots=True)
+class PendingRow:
+    """A log row to write in the same statement as a change; the store notes what it stored."""
+
+    text: str
+    recorded: Recorded | None = None
+
+    def written(self, value: str | None) -> None:
+        if value is not None:
+            self.recorded = Recorded.parse(value)
+
+
+# JSON text escapes of NUL (PostgreSQL text cannot hold it) not preceded by an escaping backslash.
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_json(text: str) -> str:
+    """JSON text PostgreSQL can store: NUL and lone surrogates become visible escapes.
+
+    `\\u0000` in a string turns into the six characters `\\u0000` (an escaped
+    backslash), a lone surrogate into `\\udXXX`; nothing else changes.
+    """
+    if "\\u0000" in text:
+        text = _NUL_ESCAPE.sub(lambda m: m[1] + "\\\\u0000", text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub(lambda m: f"\\\\u{ord(m[0]):04x}", text)
+    return text
 
 
 def log_json(row: LogRow) -> str:
     """The row as the jsonb argument of `record_provisioning_log`, for single-statement writes."""
     ip = parse_ip(row.client_ip)
-    return json.dumps(
-        {
-            "org_id": str(row.org_id) if row.org_id else None,
-            "occurred_at": row.occurred_at.isoformat(),
-            "token_id": str(row.token_id) if row.token_id else None,
-            "request_id": row.request_id,
-            "method": row.method,
-            "path": row.path,
-            "query": row.query,
-            "status": row.status,
-            "duration_ms": row.duration_ms,
-            "scim_type": row.scim_type,
-            "detail": row.detail,
-            "auth_failure": row.auth_failure,
-            "user_agent": row.user_agent,
-            "client_ip": str(ip) if ip else None,
-            "request_body": row.request_body,
-            "response_body": row.response_body,
-            "notes": row.notes,
-            "event": row.event,
-            "event_detail": row.event_detail,
-            "outcome": row.outcome,
-            "reason": row.reason,
-            "target_type": row.target_type,
-            "target_id": str(row.target_id) if row.target_id else None,
-            "target_name": row.target_name,
-            "target_display": row.target_display,
-        },
-        ensure_ascii=False,
+    return storable_json(
+        json.dumps(
+            {
+                "org_id": str(row.org_id) if row.org_id else None,
+                "occurred_at": row.occurred_at.isoformat(),
+                "token_id": str(row.token_id) if row.token_id else None,
+                "request_id": row.request_id,
+                "method": row.method,
+                "path": row.path,
+                "query": row.query,
+                "status": row.status,
+                "duration_ms": row.duration_ms,
+                "scim_type": row.scim_type,
+                "detail": row.detail,
+                "auth_failure": row.auth_failure,
+                "user_agent": row.user_agent,
+                "client_ip": str(ip) if ip else None,
+                "request_body": row.request_body,
+                "response_body": row.response_body,
+                "notes": row.notes,
+                "event": row.event,
+                "event_detail": row.event_detail,
+                "outcome": row.outcome,
+                "code": row.code,
+                "code_args": row.code_args,
+                "reason": row.reason,
+                "target_type": row.target_type,
+                "target_id": str(row.target_id) if row.target_id else None,
+                "target_name": row.target_name,
+                "target_display": row.target_display,
+                "target_key": row.target_key,
+            },
+            ensure_ascii=False,
+            default=str,
+        )
     )
 
 
-async def record_request(conn: Connection, row: LogRow) -> None:
-    await conn.execute(QUERIES["insert_log_row"], log_json(row))
+async def record_request(conn: Connection, row: LogRow) -> Recorded:
+    return await record_json(conn, log_json(row))
 
 
-_LEADING = {
-    None: "AND $6::text IS NULL",  # always true: keeps $6 typed
-    "outcome": "AND outcome = $6::text",
-    "event": "AND event = $6::text",
-    "target": "AND target_id = $6::uuid",
-    "job": "AND job_id = $6::uuid",
-}
+async def record_json(conn: Connection, entry: str) -> Recorded:
+    """Write one row from `log_json` text (a spooled row is replayed through here)."""
+    return Recorded.parse(await conn.fetchval(QUERIES["insert_log_row"], entry))
+
+
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class LogFilter:
+    """Which rows of an org: every field that is set must hold."""
+
     since: datetime | None = None
+    until: datetime | None = None
     outcome: str | None = None
     event: str | None = None
-    target_id: uuid.UUID | None = None
+    code: str | None = None
     job_id: uuid.UUID | None = None
+    target_id: uuid.UUID | None = None
+    # A userName, team name or id (case-insensitive); "name*" for names starting so.
+    target: str | None = None
+    # Failures that still need action only.
+    unresolved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,41 +192,59 @@ class Cursor:
         return cls(datetime.fromisoformat(stamp), int(row_id))
 
 
+def _row(record: Any) -> LogRow:
+    values = dict(record)
+    values.pop("horizon", None)
+    args = values.get("code_args")
+    values["code_args"] = json.loads(args) if isinstance(args, str) else args
+    if values.get("xid") is not None:
+        values["xid"] = int(values["xid"])
+    return LogRow(**values)
+
+
+def target_keys(text: str) -> tuple[list[str], str | None]:
+    """The exact target keys a search text stands for, or a key prefix for "name*"."""
+    folded = text.strip().casefold()
+    if folded.endswith("*"):
+        stem = folded[:-1]
+        return [], (stem.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    return [f"user:{folded}", f"group:{folded}"], None
+
+
 async def list_log(
     conn: Connection,
-    org_id: uuid.UUID,
+    org_id: uuid.UUID | None,
     where: LogFilter,
     *,
     limit: int = 50,
     before: Cursor | None = None,
 ) -> tuple[list[LogRow], Cursor | None]:
-    """An org's log rows, newest first; the cursor of the next page, if any."""
-    leading: str | None
-    value: Any
-    if where.target_id is not None:
-        leading, value = "target", where.target_id
-    elif where.job_id is not None:
-        leading, value = "job", where.job_id
-    elif where.event is not None:
-        leading, value = "event", where.event
-    elif where.outcome is not None:
-        leading, value = "outcome", where.outcome
-    else:
-        leading, value = None, None
-    sql = QUERIES["log_page"].replace("/*leading*/", _LEADING[leading])
+    """An org's log rows (org None: rows no org could be found for), newest first,
+    with the cursor of the next page, if any."""
+    keys, pattern = target_keys(where.target) if where.target else ([], None)
+    if pattern is not None:
+        keys = [f"user:{pattern}", f"group:{pattern}"]
+    name = "log_page_unresolved" if where.unresolved else "log_page"
+    if org_id is None:
+        name = "log_page_unattributed"
     params: list[Any] = [
         org_id,
         where.since or _EARLIEST,
+        where.until or _LATEST,
         before.occurred_at if before else _LATEST,
         before.id if before else 0,
         limit + 1,
-        str(value) if leading in ("outcome", "event") else value,
-        where.outcome if leading != "outcome" else None,
-        where.event if leading != "event" else None,
+        where.outcome,
+        where.event,
+        where.code,
+        where.job_id,
+        where.target_id,
+        keys if keys and pattern is None else None,
+        keys if pattern is not None else None,
     ]
-    if leading is None:
-        params[5] = None
-    rows = [LogRow(**dict(r)) for r in await conn.fetch(sql, *params)]
+    if org_id is None:
+        params = params[1:6]
+    rows = [_row(r) for r in await conn.fetch(QUERIES[name], *params)]
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
@@ -161,40 +252,211 @@ async def list_log(
     return rows, None
 
 
+async def log_row(conn: Connection, org_id: uuid.UUID, row_id: int) -> LogRow | None:
+    record = await conn.fetchrow(QUERIES["log_row"], org_id, row_id)
+    return _row(record) if record else None
+
+
+async def target_history(
+    conn: Connection,
+    org_id: uuid.UUID,
+    *,
+    target_type: str,
+    name: str | None,
+    target_id: uuid.UUID | None,
+    limit: int = 50,
+    before: Cursor | None = None,
+) -> tuple[list[LogRow], Cursor | None]:
+    """A user's or team's rows, newest first: by its folded name and by its id."""
+    kind = target_type.lower()
+    keys = [f"{kind}:{name.casefold()}"] if name else []
+    if target_id is not None:
+        keys.append(f"{kind}:{target_id}")
+    rows = [
+        _row(r)
+        for r in await conn.fetch(
+            QUERIES["log_target_history"],
+            org_id,
+            keys,
+            target_id,
+            before.occurred_at if before else _LATEST,
+            before.id if before else 0,
+            limit + 1,
+        )
+    ]
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, Cursor(rows[-1].occurred_at, rows[-1].id or 0)
+    return rows, None
+
+
+@dataclass(frozen=True, slots=True)
+class TailCursor:
+    """A live tail's position.
+
+    Every row of a transaction older than `xmin` has been delivered; `seen` holds
+    the delivered rows of newer transactions as (row id, transaction id). A row
+    whose transaction commits after a later id is found by its transaction, not
+    by its id, so it is never skipped.
+    """
+
+    xmin: int
+    seen: frozenset[tuple[int, int]] = frozenset()
+
+    def encode(self) -> str:
+        return f"{self.xmin}." + ",".join(f"{i}:{x}" for i, x in sorted(self.seen))
+
+    @classmethod
+    def decode(cls, text: str) -> TailCursor:
+        xmin, _, seen = text.partition(".")
+        pairs = (pair.partition(":") for pair in seen.split(",") if pair)
+        return cls(int(xmin), frozenset((int(i), int(x)) for i, _, x in pairs))
+
+
+TAIL_WINDOW = timedelta(days=1)
+
+
+async def tail_start(conn: Connection) -> TailCursor:
+    """A tail that delivers rows committed from now on."""
+    return TailCursor(int(await conn.fetchval(QUERIES["log_tail_start"])))
+
+
+async def log_tail(
+    conn: Connection, org_id: uuid.UUID, cursor: TailCursor, *, limit: int = 500
+) -> tuple[list[LogRow], TailCursor]:
+    """Rows committed since the cursor, oldest first, and the next cursor.
+
+    Rows that started more than a day before they committed (a spool replayed after
+    a long outage) appear in pages, not in the tail.
+    """
+    records = await conn.fetch(
+        QUERIES["log_tail"],
+        org_id,
+        str(cursor.xmin),
+        [i for i, _ in cursor.seen],
+        datetime.now(UTC) - TAIL_WINDOW,
+        limit + 1,
+    )
+    horizon = int(records[0]["horizon"])
+    rows = [_row(r) for r in records if r["id"] is not None]
+    delivered = cursor.seen | {(r.id, r.xid) for r in rows if r.id is not None and r.xid}
+    if len(rows) > limit:
+        # More than one batch: keep the old horizon; what was delivered is skipped.
+        rows = rows[:limit]
+        delivered = cursor.seen | {(r.id, r.xid) for r in rows if r.id is not None and r.xid}
+        return rows, TailCursor(cursor.xmin, frozenset(delivered))
+    xmin = max(horizon, cursor.xmin)
+    keep = frozenset(pair for pair in delivered if pair[1] >= xmin)
+    return sorted(rows, key=lambda r: (r.occurred_at, r.id or 0)), TailCursor(xmin, keep)
+
+
+# A job with no request for this long, with failures not yet resolved, is stalled.
+STALL_AFTER = timedelta(minutes=2)
+
+
 @dataclass(frozen=True, slots=True)
 class JobSummary:
     job_id: uuid.UUID
+    token_id: uuid.UUID | None
     started_at: datetime
     ended_at: datetime
     requests: int
     successes: int
     failures: int
     warnings: int
+    resolved: int
+    unresolved: int
+    users: int
+    teams: int
     first_sync: bool = False
+    provisioned: bool = False
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def state(self, now: datetime | None = None) -> str:
+        """running, stalled (quiet with failures pending) or finished."""
+        quiet = (now or datetime.now(UTC)) - self.ended_at
+        if quiet < STALL_AFTER:
+            return "running"
+        return "stalled" if self.unresolved else "finished"
+
+    def count(self, event: str, outcome: str | None = None) -> int:
+        by_outcome = self.counts.get(event, {})
+        return by_outcome.get(outcome, 0) if outcome else sum(by_outcome.values())
+
+
+def _job(record: Any, first: uuid.UUID | None) -> JobSummary:
+    counts: dict[str, dict[str, int]] = {}
+    for key, n in json.loads(record["counts"] or "{}").items():
+        event, _, outcome = key.rpartition("|")
+        counts.setdefault(event, {})[outcome] = int(n)
+    return JobSummary(
+        job_id=record["job_id"],
+        token_id=record["token_id"],
+        started_at=record["started_at"],
+        ended_at=record["ended_at"],
+        requests=record["requests"],
+        successes=record["successes"],
+        failures=record["failures"],
+        warnings=record["warnings"],
+        resolved=record["resolved"],
+        unresolved=record["unresolved"],
+        users=record["users"],
+        teams=record["teams"],
+        first_sync=record["job_id"] == first,
+        provisioned=record["provisioned_at"] is not None,
+        counts=counts,
+    )
+
+
+async def first_sync_job(conn: Connection, org_id: uuid.UUID) -> uuid.UUID | None:
+    """The org's first sync: its first job that created a user or pushed a team."""
+    value = await conn.fetchval(QUERIES["first_sync_job"], org_id)
+    return value if isinstance(value, uuid.UUID) else None
 
 
 async def list_jobs(
     conn: Connection, org_id: uuid.UUID, *, since: datetime | None = None, limit: int = 20
 ) -> list[JobSummary]:
-    """The org's sync jobs, newest first, each with its counts per event and outcome."""
-    rows = await conn.fetch(QUERIES["list_jobs"], org_id, since or _EARLIEST, limit)
-    first = await conn.fetchval(QUERIES["first_job"], org_id)
-    return [
-        await _with_counts(conn, org_id, JobSummary(**dict(r), first_sync=r["job_id"] == first))
-        for r in rows
-    ]
+    """The org's sync jobs, newest first, from their summaries (never from the log)."""
+    first = await first_sync_job(conn, org_id)
+    rows = await conn.fetch(QUERIES["list_jobs"], org_id, since or _EARLIEST, None, limit)
+    return [_job(r, first) for r in rows]
 
 
 async def job_summary(conn: Connection, org_id: uuid.UUID, job_id: uuid.UUID) -> JobSummary | None:
-    jobs = [j for j in await list_jobs(conn, org_id, limit=10_000) if j.job_id == job_id]
-    return jobs[0] if jobs else None
+    first = await first_sync_job(conn, org_id)
+    rows = await conn.fetch(QUERIES["list_jobs"], org_id, _EARLIEST, job_id, 1)
+    return _job(rows[0], first) if rows else None
 
 
-async def _with_counts(conn: Connection, org_id: uuid.UUID, job: JobSummary) -> JobSummary:
-    for row in await conn.fetch(QUERIES["job_counts"], org_id, job.job_id):
-        job.counts.setdefault(row["event"], {})[row["outcome"]] = row["n"]
-    return job
+async def first_sync(conn: Connection, org_id: uuid.UUID) -> JobSummary | None:
+    job_id = await first_sync_job(conn, org_id)
+    return await job_summary(conn, org_id, job_id) if job_id else None
+
+
+async def hourly_counts(
+    conn: Connection, org_id: uuid.UUID, *, since: datetime
+) -> dict[datetime, dict[str, int]]:
+    """Requests per UTC hour by "<event>|<outcome>", "c:<code>" and "m:<METHOD> <type>"."""
+    out: dict[datetime, dict[str, int]] = {}
+    for r in await conn.fetch(QUERIES["log_hourly"], org_id, since):
+        out.setdefault(r["hour"], {})[r["key"]] = int(r["n"])
+    return out
+
+
+@asynccontextmanager
+async def upkeep_lock(conn: Connection) -> AsyncIterator[bool]:
+    """Whether this connection holds the log-upkeep lock (a session lock, released after)."""
+    mine = bool(await conn.fetchval(QUERIES["try_upkeep_lock"]))
+    try:
+        yield mine
+    finally:
+        if mine:
+            await conn.fetchval(QUERIES["upkeep_unlock"])
 
 
 async def ensure_partitions(conn: Connection, *, days_ahead: int = 7) -> int:

@@ -115,3 +115,14 @@ async def authenticate(
     if not row["usable"]:
         return Refused(AuthFailure.EXPIRED, row["org_id"], row["id"])
     return Authenticated(org_id=row["org_id"], token_id=row["id"])
+
+
+async def token_owner(
+    conn: Connection, token: PresentedToken
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(org id, token id) of a token presented in a broken form, to file its 401."""
+    digest = token.digest
+    row = await conn.fetchrow(QUERIES["token_owner"], digest)
+    if row is None or not hmac.compare_digest(bytes(row["digest"]), digest):
+        return None
+    return row["org_id"], row["id"]

@@ -13,6 +13,7 @@ import asyncpg
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
 from gateway.store import fetch_page
+from gateway.store.provisioning_log import PendingRow
 
 _USER_NAME_KEY = "scim_users_user_name_key"
 _EXTERNAL_ID_KEY = "scim_users_external_id_key"
@@ -85,16 +86,17 @@ async def insert_user(
     user_id: uuid.UUID,
     user: UserWrite,
     now: datetime,
-    log: str,
+    log: PendingRow,
 ) -> int:
     """Insert the user and its log row in one statement; return its paging seq."""
     try:
         row = await conn.fetchrow(
-            QUERIES["insert_user"], org_id, user_id, *user.columns(), now, now, log
+            QUERIES["insert_user"], org_id, user_id, *user.columns(), now, now, log.text
         )
     except asyncpg.UniqueViolationError as exc:
         raise _taken(exc) from None
     assert row is not None
+    log.written(row["log_id"])
     return int(row["seq"])
 
 
@@ -108,11 +110,12 @@ async def get_user(
     return None if row is None else _record(row)
 
 
-async def find_user_id_by_user_name(
+async def find_user_by_user_name(
     conn: Connection, org_id: uuid.UUID, user_name_ci: str
-) -> uuid.UUID | None:
+) -> tuple[uuid.UUID, str] | None:
+    """The id and userName (as stored) of the user with this folded userName."""
     row = await conn.fetchrow(QUERIES["get_user_by_user_name"], org_id, user_name_ci)
-    return None if row is None else row["id"]
+    return None if row is None else (row["id"], row["user_name"])
 
 
 async def find_user_by_external_id(
@@ -131,7 +134,7 @@ async def update_user(
     *,
     now: datetime,
     expected_version: int,
-    log: str,
+    log: PendingRow,
 ) -> bool:
     """Replace the user if it is still at `expected_version`; False if it changed or is gone."""
     try:
@@ -143,11 +146,14 @@ async def update_user(
             now,
             expected_version + 1,
             expected_version,
-            log,
+            log.text,
         )
     except asyncpg.UniqueViolationError as exc:
         raise _taken(exc) from None
-    return row is not None
+    if row is None:
+        return False
+    log.written(row["log_id"])
+    return True
 
 
 async def delete_user(
@@ -156,26 +162,33 @@ async def delete_user(
     user_id: uuid.UUID,
     *,
     expected_version: int | None,
-    log: str,
+    log: PendingRow,
 ) -> bool:
-    row = await conn.fetchrow(QUERIES["delete_user"], org_id, user_id, expected_version, log)
-    return row is not None
+    row = await conn.fetchrow(QUERIES["delete_user"], org_id, user_id, expected_version, log.text)
+    if row is None:
+        return False
+    log.written(row["log_id"])
+    return True
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
     total: int
     users: list[UserRecord]
+    by_keyset: bool = False  # continued a walk after its remembered position
+    changes: int | None = None  # see gateway.paging.Position
 
 
 async def find_users(conn: Connection, *, where: str | None, order: str, params: list[Any]) -> Page:
     """One page of an org's users and the total matching.
 
-    `params` are $1 org id, $2 keyset (seq after), $3 offset, $4 limit, then the
+    `params` are $1 org id, $2 the seq a walk remembered before the page (0 for
+    none), $3 the rows before the page (startIndex - 1), $4 limit, then the
     filter's values; `where` (None for every user) and `order` come from the
-    filter compiler.
+    filter compiler. The page continues after $2 only if that lands at row $3 + 1
+    of the current order (see sql/queries/users.sql); else it is found by OFFSET.
     """
-    total, rows = await fetch_page(
+    found = await fetch_page(
         conn,
         list_query="list_users",
         find_query="find_users",
@@ -183,4 +196,9 @@ async def find_users(conn: Connection, *, where: str | None, order: str, params:
         order=order,
         params=params,
     )
-    return Page(total=total, users=[_record(r) for r in rows])
+    return Page(
+        total=found.total,
+        users=[_record(r) for r in found.rows],
+        by_keyset=found.by_keyset,
+        changes=found.changes,
+    )

@@ -32,7 +32,7 @@ WHERE g.org_id = $1 AND g.id = $2
 FOR UPDATE;
 
 -- name: get_group_by_display_name
-SELECT id FROM scim_groups WHERE org_id = $1 AND display_name_ci = $2;
+SELECT id, display_name FROM scim_groups WHERE org_id = $1 AND display_name_ci = $2;
 
 -- name: change_group
 -- Apply a group change decided by the gateway, with its log row ($13), in one
@@ -77,10 +77,11 @@ FROM updated;
 WITH deleted AS (
     DELETE FROM scim_groups
     WHERE org_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)
-    RETURNING id, display_name
+    RETURNING id, display_name, display_name_ci
 )
 -- The log row names the deleted team, which the gateway did not read.
-SELECT id, record_provisioning_log($4 || jsonb_build_object('target_name', display_name)) AS log_id
+SELECT id, record_provisioning_log($4 || jsonb_build_object(
+           'target_name', display_name, 'target_key', 'group:' || display_name_ci)) AS log_id
 FROM deleted;
 
 -- name: users_not_in_org
@@ -89,33 +90,61 @@ SELECT x.id FROM unnest($2::uuid[]) AS x(id)
 WHERE NOT EXISTS (SELECT 1 FROM scim_users u WHERE u.org_id = $1 AND u.id = x.id);
 
 -- name: list_groups
--- One page of all groups and their number. $1 org, $2 keyset, $3 offset, $4 limit,
--- $5 whether to read members.
-SELECT t.total, p.*
+-- One page of all groups and their number; paging as in list_users. $1 org,
+-- $2 the last seq before the page as remembered by a walk (0: none), $3 rows
+-- before the page, $4 limit, $5 whether to read members, $6 the org's group
+-- `changes` when the walk remembered $2 (-1: none).
+SELECT t.total, t.changes, t.before = $3 AS by_keyset, p.*
 FROM (
-    SELECT coalesce((SELECT total FROM scim_resource_counts WHERE org_id = $1 AND resource = 'Group'), 0)
-        AS total
+    SELECT c.total, c.changes,
+           CASE WHEN $2 = 0 THEN 0
+                WHEN c.changes = $6::bigint THEN $3
+                ELSE (SELECT count(*) FROM scim_groups g WHERE g.org_id = $1 AND g.seq <= $2)
+           END AS before
+    FROM (
+        SELECT coalesce(max(total), 0) AS total, coalesce(max(changes), 0) AS changes
+        FROM scim_resource_counts WHERE org_id = $1 AND resource = 'Group'
+    ) AS c
+    OFFSET 0  -- computed once, not inlined into each branch
 ) AS t
 LEFT JOIN LATERAL (
-    SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
-           CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
-    FROM scim_groups g
-    WHERE g.org_id = $1 AND g.seq > $2
-    ORDER BY /*order*/
-    OFFSET $3 LIMIT $4
+    (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
+            CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+     FROM scim_groups g
+     WHERE t.before = $3 AND g.org_id = $1 AND g.seq > $2
+     ORDER BY /*order*/
+     LIMIT $4)
+    UNION ALL
+    (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
+            CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+     FROM scim_groups g
+     WHERE t.before <> $3 AND g.org_id = $1
+     ORDER BY /*order*/
+     OFFSET $3 LIMIT $4)
 ) AS p ON true;
 
 -- name: find_groups
 -- Like list_groups, with a filter from the gateway's compiler (values from $6).
-SELECT t.total, p.*
-FROM (SELECT count(*) AS total FROM scim_groups g WHERE g.org_id = $1 AND /*filter*/) AS t
-LEFT JOIN LATERAL (
-    SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
-           CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+SELECT t.total, NULL::bigint AS changes, t.before = $3 AS by_keyset, p.*
+FROM (
+    SELECT count(*) AS total, count(*) FILTER (WHERE g.seq <= $2) AS before
     FROM scim_groups g
-    WHERE g.org_id = $1 AND g.seq > $2 AND /*filter*/
-    ORDER BY /*order*/
-    OFFSET $3 LIMIT $4
+    WHERE g.org_id = $1 AND /*filter*/
+) AS t
+LEFT JOIN LATERAL (
+    (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
+            CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+     FROM scim_groups g
+     WHERE t.before = $3 AND g.org_id = $1 AND g.seq > $2 AND /*filter*/
+     ORDER BY /*order*/
+     LIMIT $4)
+    UNION ALL
+    (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
+            CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+     FROM scim_groups g
+     WHERE t.before <> $3 AND g.org_id = $1 AND /*filter*/
+     ORDER BY /*order*/
+     OFFSET $3 LIMIT $4)
 ) AS p ON true;
 
 -- name: existing_members

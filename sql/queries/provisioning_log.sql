@@ -1,56 +1,187 @@
 -- name: insert_log_row
--- One row, from the JSON that `gateway.store.provisioning_log.log_json` builds.
+-- One row, from the JSON that `gateway.store.provisioning_log.log_json` builds;
+-- returns '<outcome>:<code>' as stored.
 SELECT record_provisioning_log($1);
 
 -- name: log_page
--- The newest rows of an org, newest first, before a (occurred_at, id) cursor.
--- $1 org, $2 since, $3/$4 cursor, $5 limit, $6 the leading filter's value (see
--- /*leading*/, replaced by one fixed fragment so the matching index is used),
--- $7 outcome and $8 event as further optional filters.
-SELECT id, org_id, occurred_at, token_id, job_id, request_id, method, path, query, status,
-       duration_ms, event, event_detail, outcome, reason, target_type, target_id, target_name,
-       target_display, scim_type, detail, auth_failure, user_agent,
-       host(client_ip) AS client_ip, request_body, response_body, notes
-FROM provisioning_log
-WHERE org_id = $1
-  AND occurred_at >= $2
-  AND (occurred_at, id) < ($3, $4)
-  /*leading*/
-  AND ($7::text IS NULL OR outcome = $7)
-  AND ($8::text IS NULL OR event = $8)
-ORDER BY occurred_at DESC, id DESC
+-- An org's rows, newest first, before a (occurred_at, id) cursor. Every filter is
+-- optional ($n IS NULL); with plans made for the values, the planner picks the
+-- index of the filters that are set. $1 org, $2 since, $3 until, $4/$5 cursor,
+-- $6 limit, $7 outcome, $8 event, $9 code, $10 job, $11 target id, $12 target
+-- keys, $13 target-key patterns.
+SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
+       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
+       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
+       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
+       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
+       l.xid::text::bigint AS xid,
+       CASE WHEN l.outcome = 'failure' THEN EXISTS (
+           SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
+       ) END AS unresolved
+FROM provisioning_log l
+WHERE l.org_id = $1
+  AND l.occurred_at >= $2 AND l.occurred_at < $3
+  AND (l.occurred_at, l.id) < ($4, $5)
+  AND ($7::text IS NULL OR l.outcome = $7)
+  AND ($8::text IS NULL OR l.event = $8)
+  AND ($9::text IS NULL OR l.code = $9)
+  AND ($10::uuid IS NULL OR l.job_id = $10)
+  AND ($11::uuid IS NULL OR l.target_id = $11)
+  AND ($12::text[] IS NULL OR l.target_key = ANY($12::text[]))
+  AND ($13::text[] IS NULL OR l.target_key LIKE ANY($13::text[]))
+ORDER BY l.occurred_at DESC, l.id DESC
+LIMIT $6;
+
+-- name: log_page_unresolved
+-- Like log_page, for failures that still need action: read from the small table of
+-- unresolved failures, newest first.
+SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
+       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
+       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
+       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
+       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
+       l.xid::text::bigint AS xid, true AS unresolved
+FROM unresolved_failures u
+JOIN provisioning_log l ON l.id = u.log_id AND l.occurred_at = u.occurred_at AND l.org_id = u.org_id
+WHERE u.org_id = $1
+  AND u.occurred_at >= $2 AND u.occurred_at < $3
+  AND (u.occurred_at, u.log_id) < ($4, $5)
+  AND ($7::text IS NULL OR l.outcome = $7)
+  AND ($8::text IS NULL OR u.event = $8)
+  AND ($9::text IS NULL OR l.code = $9)
+  AND ($10::uuid IS NULL OR u.job_id = $10)
+  AND ($11::uuid IS NULL OR l.target_id = $11)
+  AND ($12::text[] IS NULL OR u.target_key = ANY($12::text[]))
+  AND ($13::text[] IS NULL OR u.target_key LIKE ANY($13::text[]))
+ORDER BY u.occurred_at DESC, u.log_id DESC
+LIMIT $6;
+
+-- name: log_page_unattributed
+-- Rows no org could be found for (no token, an unknown one), for operators.
+-- $1 since, $2 until, $3/$4 cursor, $5 limit.
+SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
+       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
+       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
+       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
+       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
+       l.xid::text::bigint AS xid, NULL::boolean AS unresolved
+FROM provisioning_log l
+WHERE l.org_id IS NULL
+  AND l.occurred_at >= $1 AND l.occurred_at < $2
+  AND (l.occurred_at, l.id) < ($3, $4)
+ORDER BY l.occurred_at DESC, l.id DESC
 LIMIT $5;
 
--- name: list_jobs
--- Sync jobs of an org that started at or after $2, newest first, with counts.
-SELECT job_id, min(occurred_at) AS started_at, max(occurred_at) AS ended_at,
-       count(*) AS requests,
-       count(*) FILTER (WHERE outcome = 'success') AS successes,
-       count(*) FILTER (WHERE outcome = 'failure') AS failures,
-       count(*) FILTER (WHERE outcome = 'warning') AS warnings
-FROM provisioning_log
-WHERE org_id = $1 AND job_id IS NOT NULL AND occurred_at >= $2
-GROUP BY job_id
-ORDER BY min(occurred_at) DESC
-LIMIT $3;
+-- name: log_row
+-- One row of an org, with whether it still needs action.
+SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
+       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
+       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
+       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
+       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
+       l.xid::text::bigint AS xid,
+       CASE WHEN l.outcome = 'failure' THEN EXISTS (
+           SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
+       ) END AS unresolved
+FROM provisioning_log l
+WHERE l.org_id = $1 AND l.id = $2;
 
--- name: job_counts
--- One job's requests by event and outcome.
-SELECT event, outcome, count(*) AS n
-FROM provisioning_log
-WHERE org_id = $1 AND job_id = $2
-GROUP BY event, outcome
-ORDER BY event, outcome;
+-- name: log_target_history
+-- A user's or team's rows, newest first: by target key ($2) or by id ($3).
+SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
+       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
+       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
+       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
+       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
+       l.xid::text::bigint AS xid,
+       CASE WHEN l.outcome = 'failure' THEN EXISTS (
+           SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
+       ) END AS unresolved
+FROM provisioning_log l
+WHERE l.org_id = $1
+  AND l.target_key = ANY($2::text[])
+  AND (l.occurred_at, l.id) < ($4, $5)
+ORDER BY l.occurred_at DESC, l.id DESC
+LIMIT $6;
 
--- name: first_job
--- The org's first sync: the job of its oldest row that has one.
-SELECT job_id FROM provisioning_log
-WHERE org_id = $1 AND job_id IS NOT NULL
-ORDER BY occurred_at, id
+-- name: log_tail_start
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
+
+-- name: log_tail
+-- Rows of transactions at or after $2 (a snapshot's xmin) not delivered yet ($3),
+-- started after $4, and this statement's own xmin: the next call's horizon.
+SELECT h.horizon, p.*
+FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) AS h
+LEFT JOIN LATERAL (
+    SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
+           l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail,
+           l.outcome, l.code, l.code_args, l.reason, l.target_type, l.target_id,
+           l.target_name, l.target_display, l.target_key, l.scim_type, l.detail,
+           l.auth_failure, l.user_agent, host(l.client_ip) AS client_ip, l.request_body,
+           l.response_body, l.notes, l.xid::text::bigint AS xid,
+           CASE WHEN l.outcome = 'failure' THEN EXISTS (
+               SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
+           ) END AS unresolved
+    FROM provisioning_log l
+    WHERE l.org_id = $1 AND l.xid >= $2::text::xid8 AND l.id <> ALL($3::bigint[])
+      AND l.occurred_at >= $4
+    ORDER BY l.xid, l.id
+    LIMIT $5
+) AS p ON true;
+
+-- name: first_sync_job
+-- The org's first sync: its first job that created a user or pushed a team.
+SELECT job_id FROM sync_job_summaries
+WHERE org_id = $1 AND provisioned_at IS NOT NULL
+ORDER BY started_at
 LIMIT 1;
+
+-- name: list_jobs
+-- Sync jobs that started at or after $2 (or job $3), newest first, from their
+-- summaries: counts summed over the shards, unresolved failures counted.
+SELECT s.job_id, s.token_id, s.started_at, s.provisioned_at,
+       coalesce(c.last_at, s.started_at) AS ended_at,
+       coalesce(c.requests, 0) AS requests, coalesce(c.successes, 0) AS successes,
+       coalesce(c.failures, 0) AS failures, coalesce(c.warnings, 0) AS warnings,
+       coalesce(c.resolved, 0) AS resolved, coalesce(c.users, 0) AS users,
+       coalesce(c.teams, 0) AS teams, c.counts::text AS counts,
+       (SELECT count(*) FROM unresolved_failures u WHERE u.org_id = s.org_id AND u.job_id = s.job_id)
+           AS unresolved
+FROM sync_job_summaries s
+LEFT JOIN LATERAL (
+    SELECT max(k.last_at) AS last_at, sum(k.requests)::int AS requests,
+           sum(k.successes)::int AS successes, sum(k.failures)::int AS failures,
+           sum(k.warnings)::int AS warnings, sum(k.resolved)::int AS resolved,
+           sum(k.users)::int AS users, sum(k.teams)::int AS teams,
+           (SELECT jsonb_object_agg(e.key, e.n) FROM (
+                SELECT kv.key, sum(kv.value::int) AS n
+                FROM sync_job_counts k2, jsonb_each_text(k2.counts) AS kv
+                WHERE k2.org_id = s.org_id AND k2.job_id = s.job_id
+                GROUP BY kv.key) AS e) AS counts
+    FROM sync_job_counts k
+    WHERE k.org_id = s.org_id AND k.job_id = s.job_id
+) AS c ON true
+WHERE s.org_id = $1 AND s.started_at >= $2 AND ($3::uuid IS NULL OR s.job_id = $3)
+ORDER BY s.started_at DESC
+LIMIT $4;
+
+-- name: log_hourly
+-- Requests per hour since $2, by counter key, summed over the shards.
+SELECT h.hour, kv.key, sum(kv.value::int) AS n
+FROM provisioning_log_hourly h, jsonb_each_text(h.counts) AS kv
+WHERE h.org_id = $1 AND h.hour >= date_trunc('hour', $2::timestamptz)
+GROUP BY h.hour, kv.key
+ORDER BY h.hour;
 
 -- name: ensure_log_partitions
 SELECT ensure_provisioning_log_partitions($1::date, $2::int);
 
 -- name: drop_log_partitions
 SELECT drop_provisioning_log_partitions($1::date);
+
+-- name: try_upkeep_lock
+-- Periodic log upkeep runs in one process at a time ("scim-gateway log upkeep").
+SELECT pg_try_advisory_lock(6636323005470001);
+
+-- name: upkeep_unlock
+SELECT pg_advisory_unlock(6636323005470001);

@@ -52,3 +52,8 @@ WITH found AS (
 SELECT f.org_id, f.id, f.digest, f.revoked_at, f.expires_at, f.usable,
        (SELECT count(*) FROM touched) AS touched
 FROM found f;
+
+-- name: token_owner
+-- The org and id of a token found inside a malformed Authorization header; no use
+-- is recorded (the request is refused).
+SELECT org_id, id, digest FROM scim_tokens WHERE digest = $1;

@@ -47,42 +47,77 @@ SELECT id, record_provisioning_log(with_duplicate_warning($14, $1, $2, $8)) AS l
 WITH deleted AS (
     DELETE FROM scim_users
     WHERE org_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)
-    RETURNING id, user_name, display_name
+    RETURNING id, user_name, user_name_ci, display_name
 )
 -- The log row names the deleted user, which the gateway did not read.
 SELECT id,
-       record_provisioning_log($4 || jsonb_build_object('target_name', user_name, 'target_display', display_name))
+       record_provisioning_log($4 || jsonb_build_object(
+           'target_name', user_name, 'target_display', display_name, 'target_key', 'user:' || user_name_ci))
            AS log_id
 FROM deleted;
 
 -- name: list_users
 -- One page of all users and their number (kept in scim_resource_counts).
--- $1 org, $2 keyset (seq after), $3 offset, $4 limit.
-SELECT t.total, p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
+-- $1 org, $2 the last seq before the page as remembered by a walk (0: none),
+-- $3 rows before the page (startIndex - 1), $4 limit, $5 the org's `changes` when
+-- the walk remembered $2 (-1: none). The page continues after $2 only when exactly
+-- $3 users come up to $2 in the current order, so that it starts at startIndex:
+-- proven for free when no user was inserted or deleted since ($5 unchanged), else
+-- by counting; otherwise it is found by OFFSET. by_keyset says which one served it.
+SELECT t.total, t.changes, t.before = $3 AS by_keyset,
+       p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
 FROM (
-    SELECT coalesce((SELECT total FROM scim_resource_counts WHERE org_id = $1 AND resource = 'User'), 0)
-        AS total
+    SELECT c.total, c.changes,
+           CASE WHEN $2 = 0 THEN 0
+                WHEN c.changes = $5::bigint THEN $3
+                ELSE (SELECT count(*) FROM scim_users u WHERE u.org_id = $1 AND u.seq <= $2)
+           END AS before
+    FROM (
+        SELECT coalesce(max(total), 0) AS total, coalesce(max(changes), 0) AS changes
+        FROM scim_resource_counts WHERE org_id = $1 AND resource = 'User'
+    ) AS c
+    OFFSET 0  -- computed once, not inlined into each branch
 ) AS t
 LEFT JOIN LATERAL (
-    SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-           user_groups_json(u.org_id, u.id) AS groups
-    FROM scim_users u
-    WHERE u.org_id = $1 AND u.seq > $2
-    ORDER BY /*order*/
-    OFFSET $3 LIMIT $4
+    (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+            user_groups_json(u.org_id, u.id) AS groups
+     FROM scim_users u
+     WHERE t.before = $3 AND u.org_id = $1 AND u.seq > $2
+     ORDER BY /*order*/
+     LIMIT $4)
+    UNION ALL
+    (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+            user_groups_json(u.org_id, u.id) AS groups
+     FROM scim_users u
+     WHERE t.before <> $3 AND u.org_id = $1
+     ORDER BY /*order*/
+     OFFSET $3 LIMIT $4)
 ) AS p ON true;
 
 -- name: find_users
 -- One page of users and the total, in one statement. The gateway replaces the
 -- /*filter*/ and /*order*/ markers with fragments from its filter compiler (fixed
--- SQL, values as parameters). $1 org, $2 keyset (seq after), $3 offset, $4 limit.
-SELECT t.total, p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
-FROM (SELECT count(*) AS total FROM scim_users u WHERE u.org_id = $1 AND /*filter*/) AS t
-LEFT JOIN LATERAL (
-    SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-           user_groups_json(u.org_id, u.id) AS groups
+-- SQL, values as parameters). $1-$4 as in list_users; the users up to $2 are
+-- counted in the same scan as the total.
+SELECT t.total, NULL::bigint AS changes, t.before = $3 AS by_keyset,
+       p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
+FROM (
+    SELECT count(*) AS total, count(*) FILTER (WHERE u.seq <= $2) AS before
     FROM scim_users u
-    WHERE u.org_id = $1 AND u.seq > $2 AND /*filter*/
-    ORDER BY /*order*/
-    OFFSET $3 LIMIT $4
+    WHERE u.org_id = $1 AND /*filter*/
+) AS t
+LEFT JOIN LATERAL (
+    (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+            user_groups_json(u.org_id, u.id) AS groups
+     FROM scim_users u
+     WHERE t.before = $3 AND u.org_id = $1 AND u.seq > $2 AND /*filter*/
+     ORDER BY /*order*/
+     LIMIT $4)
+    UNION ALL
+    (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+            user_groups_json(u.org_id, u.id) AS groups
+     FROM scim_users u
+     WHERE t.before <> $3 AND u.org_id = $1 AND /*filter*/
+     ORDER BY /*order*/
+     OFFSET $3 LIMIT $4)
 ) AS p ON true;

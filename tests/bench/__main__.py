@@ -36,7 +36,7 @@ from gateway.scim.users import to_write
 from gateway.settings import Settings
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
-from gateway.store.provisioning_log import LogRow, log_json, record_request
+from gateway.store.provisioning_log import LogRow, PendingRow, log_json, record_request
 from gateway.store.users import UserWrite, insert_user
 from tests.conftest import with_database
 from tests.payloads import dumps, okta_create_user
@@ -208,7 +208,7 @@ async def run(server_url: str, users: int, requests: int) -> None:
             with_log = await timed(
                 requests,
                 lambda i: insert_user(
-                    conn, org.id, uuid.uuid4(), user(i, "logged"), now, log_json(row)
+                    conn, org.id, uuid.uuid4(), user(i, "logged"), now, PendingRow(log_json(row))
                 ),
             )
             bare_sql = (

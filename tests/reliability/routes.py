@@ -6,8 +6,8 @@ import asyncio
 
 from aiohttp import web
 
+from gateway.scim.context import request_conn
 from gateway.scim.errors import scim_response
-from gateway.scim.requestlog import request_conn
 
 
 class Holder:

@@ -39,9 +39,10 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gateway.scim.resource import USER_TYPE, Normalizer
+from gateway.scim.resource import GROUP_TYPE, USER_TYPE, Normalizer, fold
 from gateway.scim.users import to_write
-from gateway.store.provisioning_log import LogRow, log_json
+from gateway.store.groups import GroupWrite, Member, insert_group
+from gateway.store.provisioning_log import LogRow, PendingRow, log_json
 from gateway.store.users import insert_user, update_user
 from tests.conftest import OrgWithToken
 
@@ -389,10 +390,12 @@ class Field:
     urn: str | None = None  # always spelled with this URN
     core_urn: bool = False  # may be spelled with the core schema URN
     comparable: bool = True  # False: only `pr` applies (name)
+    scope: str = ""  # tells apart fields of the same name (value of emails, of members)
+    is_id: bool = False  # compared with ids (and id-like strings), never case variants
 
 
-# Seeded values by field name, for comparisons that hit (kept out of Field's repr).
-POOLS: dict[str, tuple[str, ...]] = {}
+# Seeded values by (scope, field name), for comparisons that hit (kept out of Field's repr).
+POOLS: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
 def _field(
@@ -404,7 +407,7 @@ def _field(
     **kw: Any,
 ) -> Field:
     keys = kw.pop("keys", tuple(name.split(".")))
-    POOLS[name] = tuple(pool)
+    POOLS[kw.get("scope", ""), name] = tuple(pool)
     return Field(name, kind, case_exact, keys, **kw)
 
 
@@ -521,6 +524,7 @@ class ValueFilter:
     spelled: str
     inner: Node
     tail: Compare | Present | None = None
+    attr: str = "emails"  # the multi-valued attribute as rendered (members, groups)
 
 
 Node: TypeAlias = Compare | Present | Logic | Negate | Group | ValueFilter
@@ -643,7 +647,7 @@ def evaluate(node: Node, doc: dict[str, Any]) -> bool:
         return not evaluate(node.term, doc)
     if isinstance(node, Group):
         return evaluate(node.term, doc)
-    elements = doc.get("emails") or []
+    elements = doc.get(node.attr) or []
     tail = node.tail
     return any(
         evaluate(node.inner, element) and (tail is None or evaluate(tail, element))
@@ -779,8 +783,9 @@ def comparisons(draw: st.DrawFn, field: Field) -> Compare:
         if field.nullable and op in ("eq", "ne") and draw(st.integers(0, 9)) == 0:
             value, literal = None, draw(keyword("null"))
         else:
-            pool = POOLS[field.name]
-            value = draw(id_values(pool) if field.name == "id" else text_values(pool))
+            pool = POOLS[field.scope, field.name]
+            is_id = field.name == "id" or field.is_id
+            value = draw(id_values(pool) if is_id else text_values(pool))
             literal = json.dumps(value, ensure_ascii=draw(st.booleans()))
     return Compare(field, spelled, op, draw(keyword(op)), value, literal)
 
@@ -827,17 +832,19 @@ FILTERS = st.recursive(
 # ---------------------------------------------------------------------------
 
 
-def _seed_log(org: OrgWithToken, when: datetime, method: str) -> str:
-    return log_json(
-        LogRow(
-            occurred_at=when,
-            request_id=f"seed-{uuid.uuid4().hex[:8]}",
-            method=method,
-            path="/Users",
-            query="",
-            status=201 if method == "POST" else 200,
-            duration_ms=0.0,
-            org_id=org.org.id,
+def _seed_log(org: OrgWithToken, when: datetime, method: str) -> PendingRow:
+    return PendingRow(
+        log_json(
+            LogRow(
+                occurred_at=when,
+                request_id=f"seed-{uuid.uuid4().hex[:8]}",
+                method=method,
+                path="/Users",
+                query="",
+                status=201 if method == "POST" else 200,
+                duration_ms=0.0,
+                org_id=org.org.id,
+            )
         )
     )
 
@@ -1117,3 +1124,214 @@ async def test_unstorable_filter_values_are_not_a_500(
 ) -> None:
     resp = await client.get(f"{base}/Users", params={"filter": text}, headers=acme.headers)
     assert resp.status in (200, 400), (text, await resp.text())
+
+
+# ---------------------------------------------------------------------------
+# Membership: Group.members and User.groups live in a join table, not in the
+# documents; their dotted and value-path filters are checked the same way.
+# ---------------------------------------------------------------------------
+
+MEMBERSHIP_EXAMPLES = 150
+_MEMBER_RNG = random.Random(20261130)
+MEMBER_USERS: tuple[uuid.UUID, ...] = tuple(
+    uuid.UUID(int=_MEMBER_RNG.getrandbits(128), version=4) for _ in range(16)
+)
+TEAM_NAMES = ("Platform", "PLATFORM-ops", "Straße", "Sales_EMEA", "100% Remote", "Zoë's", "qa")
+TEAMS: tuple[uuid.UUID, ...] = tuple(
+    uuid.UUID(int=_MEMBER_RNG.getrandbits(128), version=4) for _ in TEAM_NAMES
+)
+MEMBER_DISPLAYS = ("Jane Doe", "JANE DOE", "straße", "STRASSE", "a_b", "50%", "", "Zoë")
+
+
+def _memberships() -> dict[uuid.UUID, list[tuple[uuid.UUID, str | None]]]:
+    """Each team's members with the display sent for them (None: sent without)."""
+    rng = random.Random(7)
+    teams: dict[uuid.UUID, list[tuple[uuid.UUID, str | None]]] = {}
+    for i, team in enumerate(TEAMS):
+        size = 0 if i == len(TEAMS) - 1 else rng.randrange(1, 7)  # the last team is empty
+        members = rng.sample(MEMBER_USERS[:-2], size)  # the last two users are in no team
+        teams[team] = [
+            (m, rng.choice((*MEMBER_DISPLAYS, None, None)) if rng.random() < 0.8 else None)
+            for m in members
+        ]
+    return teams
+
+
+MEMBERSHIPS = _memberships()
+MEMBER_ID_POOL = tuple(str(u) for u in MEMBER_USERS)
+TEAM_ID_POOL = tuple(str(t) for t in TEAMS)
+
+
+def _element_fields(scope: str, ids: Sequence[str], displays: Sequence[str]) -> tuple[Field, ...]:
+    """value, display, type of one members/groups element: members.type is caseExact
+    ("User"), groups.type is not ("direct"), per /Schemas."""
+    type_pool = ("User", "user", "USER", "Group") if scope == "members" else ("direct", "DIRECT")
+    return (
+        _field("value", case_exact=True, pool=ids, scope=scope, is_id=True),
+        _field("display", pool=displays, scope=scope),
+        _field("type", case_exact=scope == "members", pool=(*type_pool, "indirect"), scope=scope),
+    )
+
+
+def _membership_fields(attr: str, ids: Sequence[str], displays: Sequence[str]) -> tuple[Field, ...]:
+    members_type = attr == "members"
+    type_pool = ("User", "user", "USER", "Group") if members_type else ("direct", "DIRECT")
+    multi: dict[str, Any] = {"keys": (attr,), "multi": True, "scope": attr}
+    return (
+        _field(attr, sub="value", whole=True, pool=ids, is_id=True, case_exact=True, **multi),
+        _field(f"{attr}.value", sub="value", pool=ids, is_id=True, case_exact=True, **multi),
+        _field(f"{attr}.display", sub="display", pool=displays, **multi),
+        _field(
+            f"{attr}.type",
+            sub="type",
+            case_exact=members_type,
+            pool=(*type_pool, "indirect"),
+            **multi,
+        ),
+    )
+
+
+GROUP_TOP_FIELDS = (
+    _field("displayName", pool=TEAM_NAMES, scope="Group"),
+    *_membership_fields("members", MEMBER_ID_POOL, MEMBER_DISPLAYS),
+)
+USER_MEMBERSHIP_FIELDS = (
+    _field("userName", pool=tuple(f"member{i}@example.com" for i in range(4)), scope="member"),
+    *_membership_fields("groups", TEAM_ID_POOL, TEAM_NAMES),
+)
+
+
+def _membership_filters(
+    attr: str, top: tuple[Field, ...], ids: Sequence[str], displays: Sequence[str]
+) -> st.SearchStrategy[Node]:
+    element = st.recursive(leaves(_element_fields(attr, ids, displays)), combine, max_leaves=3)
+    value_filters = st.builds(ValueFilter, _case_variant(attr), element, st.none(), st.just(attr))
+    return st.recursive(st.one_of(leaves(top), value_filters, value_filters), combine, max_leaves=4)
+
+
+GROUP_MEMBER_FILTERS = _membership_filters(
+    "members", GROUP_TOP_FIELDS, MEMBER_ID_POOL, MEMBER_DISPLAYS
+)
+USER_GROUP_FILTERS = _membership_filters("groups", USER_MEMBERSHIP_FIELDS, TEAM_ID_POOL, TEAM_NAMES)
+
+
+@dataclass(frozen=True)
+class Org:
+    """Rendered users and teams of the membership seed, by id."""
+
+    users: Users
+    teams: Users
+
+
+@pytest.fixture
+async def membership_org(
+    client: Client, db: asyncpg.Connection, acme: OrgWithToken, base: str
+) -> Org:
+    now = datetime.now(UTC)
+    for i, user_id in enumerate(MEMBER_USERS):
+        body = {
+            "userName": f"member{i}@example.com",
+            "name": {"givenName": "M", "familyName": str(i)},
+        }
+        user = to_write(Normalizer(USER_TYPE).document(body))
+        await insert_user(db, acme.org.id, user_id, user, now, _seed_log(acme, now, "POST"))
+    for name, team in zip(TEAM_NAMES, TEAMS, strict=True):
+        attrs = {"displayName": name}
+        await insert_group(
+            db,
+            acme.org.id,
+            team,
+            GroupWrite(attrs=attrs, attrs_ci=fold(attrs, GROUP_TYPE)),
+            [Member(m, display) for m, display in MEMBERSHIPS[team]],
+            now,
+            None,
+        )
+    rendered = {}
+    for path in ("/Users", "/Groups"):
+        resp = await client.get(f"{base}{path}", params={"count": "1000"}, headers=acme.headers)
+        assert resp.status == 200, await resp.text()
+        rendered[path] = Users((d["id"], d) for d in (await resp.json())["Resources"])
+    return Org(users=rendered["/Users"], teams=rendered["/Groups"])
+
+
+async def search_type(
+    client: Client, base: str, org: OrgWithToken, path: str, text: str, *, via_post: bool
+) -> set[str]:
+    if via_post:
+        resp = await client.post(
+            f"{base}{path}/.search",
+            json={"schemas": [SEARCH_REQUEST], "filter": text, "count": 1000},
+            headers=org.headers,
+        )
+    else:
+        resp = await client.get(
+            f"{base}{path}", params={"filter": text, "count": "1000"}, headers=org.headers
+        )
+    assert resp.status == 200, f"{text!r}: {resp.status} {await resp.text()}"
+    body = await resp.json(content_type=None)
+    return {r["id"] for r in body.get("Resources", [])}
+
+
+@settings(
+    max_examples=MEMBERSHIP_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_membership_filters_agree_with_the_reference_evaluator(
+    client: Client, base: str, acme: OrgWithToken, membership_org: Org, data: st.DataObject
+) -> None:
+    on_groups = data.draw(st.booleans(), label="on /Groups")
+    path, docs = (
+        ("/Groups", membership_org.teams) if on_groups else ("/Users", membership_org.users)
+    )
+    node = data.draw(GROUP_MEMBER_FILTERS if on_groups else USER_GROUP_FILTERS, label="filter")
+    text = render(node)
+    via_post = data.draw(st.booleans(), label="via POST .search")
+    got = await search_type(client, base, acme, path, text, via_post=via_post)
+    want = reference(node, docs)
+    event("matches " + ("none" if not want else "all" if len(want) == len(docs) else "some"))
+    assert got == want, _explain(text, got, want, docs)
+
+
+async def test_the_membership_seed_has_what_the_generator_relies_on(membership_org: Org) -> None:
+    members = [m for t in membership_org.teams.values() for m in t.get("members", [])]
+    assert sum("display" not in m for m in members) >= 3
+    assert sum(m.get("display") == "" for m in members) >= 1
+    assert any(not t.get("members") for t in membership_org.teams.values())
+    assert any(not u.get("groups") for u in membership_org.users.values())
+    assert any(len(u.get("groups", [])) >= 2 for u in membership_org.users.values())
+
+
+@pytest.mark.parametrize("on_groups", [True, False])
+async def test_membership_value_paths_mean_their_dotted_form(
+    client: Client, base: str, acme: OrgWithToken, membership_org: Org, on_groups: bool
+) -> None:
+    """members[value eq "…"], groups[value eq "…"] and members[type eq "User"] never
+    matched (issue 13, bug 2): the value filter looked for the attribute in the
+    stored document, where memberships are not kept."""
+    if on_groups:
+        path, attr, docs = "/Groups", "members", membership_org.teams
+        some = next(m["value"] for t in docs.values() for m in t.get("members", []))
+        pairs = [
+            (f'members[value eq "{some}"]', f'members.value eq "{some}"'),
+            ('members[type eq "User"]', 'members.type eq "User"'),
+            ("members[value pr]", "members pr"),
+            ('members[display eq "jane doe"]', 'members.display eq "jane doe"'),
+        ]
+    else:
+        path, attr, docs = "/Users", "groups", membership_org.users
+        some = next(g["value"] for u in docs.values() for g in u.get("groups", []))
+        pairs = [
+            (f'groups[value eq "{some}"]', f'groups.value eq "{some}"'),
+            ('groups[type eq "DIRECT"]', 'groups.type eq "direct"'),
+            ('groups[display sw "straSSe"]', 'groups.display sw "STRASSE"'),
+        ]
+    for value_path, dotted in pairs:
+        want = {d["id"] for d in docs.values() if d.get(attr)} if "value pr" in value_path else None
+        got = await search_type(client, base, acme, path, value_path, via_post=False)
+        assert got, value_path
+        assert got == await search_type(client, base, acme, path, dotted, via_post=True), value_path
+        if want is not None:
+            assert got == want

@@ -11,7 +11,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway.guidance import guidance_for_log
+from gateway.provlog.guidance import guidance_for_log
 from gateway.store import provisioning_log as log_store
 from gateway.store import tokens as token_store
 from tests.conftest import PUBLIC_BASE_URL, OrgWithToken
@@ -135,7 +135,32 @@ async def test_a_quiet_gap_starts_a_new_job(
     assert first.job_id != second.job_id
     jobs = await log_store.list_jobs(db, acme.org.id)
     assert [j.job_id for j in jobs] == [second.job_id, first.job_id]
-    assert [j.first_sync for j in jobs] == [False, True]
+    # Neither job provisioned anything: neither is the first sync.
+    assert [j.first_sync for j in jobs] == [False, False]
+
+
+async def test_first_sync_is_the_first_job_that_provisions(
+    client: Client, base: str, acme: OrgWithToken, db: asyncpg.Connection
+) -> None:
+    """The setup guide's order: Test API Credentials, then minutes later the first assignment."""
+    okta = Okta(client, base, acme)
+    await okta.call("GET", "/Users?startIndex=1&count=2")
+    assert (await okta.call("GET", "/Nope"))[0] == 404  # a wrong URL: no provisioning
+    await db.execute("UPDATE sync_jobs SET last_at = last_at - interval '6 minutes'")
+    await db.execute(
+        "UPDATE sync_job_counts SET last_at = last_at - interval '6 minutes', "
+        "first_at = first_at - interval '6 minutes'"
+    )
+    await db.execute("UPDATE sync_job_summaries SET started_at = started_at - interval '6 minutes'")
+    await okta.call("GET", '/Users?filter=userName eq "ann@example.com"&startIndex=1&count=100')
+    await okta.call("POST", "/Users", okta_create_user("ann@example.com"))
+    jobs = await log_store.list_jobs(db, acme.org.id)
+    assert [(j.first_sync, j.provisioned) for j in jobs] == [(True, True), (False, False)]
+    first = await log_store.first_sync(db, acme.org.id)
+    assert first is not None
+    assert first.job_id == jobs[0].job_id
+    assert first.count("Create user", "success") == 1
+    assert first.users == 1
 
 
 async def test_a_group_push(
@@ -201,7 +226,7 @@ async def test_a_group_push(
         ("Push group members", "add 3 / remove 0", "success"),
         ("Rename group", "unchanged name", "success"),
         ("Push group members", "add 0 / remove 2", "success"),
-        ("Replace group members", "PUT with 1 member", "success"),
+        ("Replace group members", "PUT with 1 member: added 1, removed 1", "success"),
         ("Delete group", None, "success"),
     ]
     assert {(r.target_type, str(r.target_id), r.target_name) for r in log[1:]} == {
@@ -231,7 +256,7 @@ async def test_a_token_revoked_mid_run(
     )
     guidance = guidance_for_log(last)
     assert guidance is not None
-    assert guidance.key == "auth.revoked"
+    assert guidance.key == "token_revoked"
     assert "Settings → SCIM" in guidance.fix_first
     assert "Test API Credentials" in guidance.fix_first
 
@@ -310,10 +335,16 @@ async def test_duplicate_accounts_across_user_name_and_email(
     assert third_row.outcome == "success"
     assert second_row.outcome == "warning"
     assert second_row.event == "Create user"
+    assert second_row.code == "duplicate_account"
+    assert second_row.code_args == {
+        "other_id": first["id"],
+        "other_user_name": "jane.doe@example.com",
+        "email": "jane.doe@example.com",
+        "matched_as": "userName",
+    }
     assert second_row.event_detail == (
-        f"possible duplicate account: user {first['id']} (jane.doe@example.com) has jane.doe@example.com "
-        "as its userName; if Okta's Application username format changed (e.g. userPrincipalName vs mail), "
-        "link that user instead of creating another"
+        f"possible duplicate account: user jane.doe@example.com ({first['id']}) has "
+        "jane.doe@example.com as its userName"
     )
     guidance = guidance_for_log(second_row)
     assert guidance is not None

@@ -14,8 +14,8 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
 from gateway.scim.body import read_json_object
+from gateway.scim.context import logged_change, request_conn
 from gateway.scim.errors import ScimError, scim_response
-from gateway.scim.requestlog import logged_transaction, record_in_transaction
 from gateway.settings import Settings
 from tests.conftest import OrgWithToken
 
@@ -29,10 +29,11 @@ async def echo(request: web.Request) -> web.Response:
 async def change(request: web.Request) -> web.Response:
     """A stand-in for a SCIM write: creates an org and logs in the same transaction."""
     body = await read_json_object(request)
-    async with logged_transaction(request) as conn:
+    conn = await request_conn(request)
+    async with logged_change(request) as log, conn.transaction():
         await conn.execute("INSERT INTO orgs (slug, name) VALUES ($1, $1)", body["slug"])
         response = scim_response({"slug": body["slug"]}, status=201)
-        await record_in_transaction(request, conn, response)
+        await log.record(conn, response)
         if body.get("fail") == "after_record":
             raise ScimError(409, "conflict found after the row was written", scim_type="uniqueness")
         if body.get("fail") == "crash":

@@ -24,19 +24,33 @@ def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return nodes
 
 
-async def explain(
-    db: asyncpg.Connection, org: OrgWithToken, filter_text: str | None, after: int = 0
-) -> list[dict[str, Any]]:
-    params = Params([org.org.id, after, 0, 100])
+def page_query(
+    org: OrgWithToken, filter_text: str | None, after: int, before: int, changes: int = -1
+) -> tuple[str, list[Any]]:
+    params = Params([org.org.id, after, before, 100])
     if filter_text:
         where = compile_filter(filter_text, USER_FILTERS, params)
         sql = (
             QUERIES["find_users"].replace("/*filter*/", f"({where})").replace("/*order*/", "u.seq")
         )
     else:
+        params.add(changes)
         sql = QUERIES["list_users"].replace("/*order*/", "u.seq")
-    raw = await db.fetchval("EXPLAIN (FORMAT JSON) " + sql, *params.values)
-    return plan_nodes(json.loads(raw)[0]["Plan"])
+    return sql, params.values
+
+
+async def explain(
+    db: asyncpg.Connection,
+    org: OrgWithToken,
+    filter_text: str | None,
+    after: int = 0,
+    before: int = 0,
+    changes: int = -1,
+) -> list[dict[str, Any]]:
+    """The nodes of the executed plan that ran (EXPLAIN ANALYZE)."""
+    sql, params = page_query(org, filter_text, after, before, changes)
+    raw = await db.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *params)
+    return [n for n in plan_nodes(json.loads(raw)[0]["Plan"]) if n["Actual Loops"]]
 
 
 @pytest.fixture
@@ -65,11 +79,52 @@ async def test_lookups_use_their_index(
     assert "Seq Scan" not in {n["Node Type"] for n in nodes}
 
 
-async def test_import_pages_walk_the_seq_index(
+async def order_of(
+    db: asyncpg.Connection, org: OrgWithToken, user_name_prefix: str = ""
+) -> list[int]:
+    rows = await db.fetch(
+        "SELECT seq FROM scim_users WHERE org_id = $1 AND user_name_ci LIKE $2 || '%' ORDER BY seq",
+        org.org.id,
+        user_name_prefix,
+    )
+    return [r["seq"] for r in rows]
+
+
+async def test_an_import_walk_reads_only_its_page(
     db: asyncpg.Connection, big_org: OrgWithToken
 ) -> None:
-    for after in (0, 29_000):
-        nodes = await explain(db, big_org, None, after=after)
+    order = await order_of(db, big_org)
+    changes = await db.fetchval(
+        "SELECT changes FROM scim_resource_counts WHERE org_id = $1 AND resource = 'User'",
+        big_org.org.id,
+    )
+    for after, before in ((0, 0), (order[28_999], 29_000)):
+        nodes = await explain(db, big_org, None, after, before, changes)
         assert "scim_users_seq" in {n.get("Index Name") for n in nodes}
+        # Neither a count nor OFFSET: the walk's position is proven by `changes`
+        # (a Sort may start above the OFFSET branch's gate, and read nothing).
+        assert max(n["Actual Rows"] for n in nodes) <= 100, nodes
         assert "Seq Scan" not in {n["Node Type"] for n in nodes}
-        assert "Sort" not in {n["Node Type"] for n in nodes}
+    # Without `changes` (another walk's, or none), a count proves the position.
+    nodes = await explain(db, big_org, None, order[999], 1_000)
+    assert max(n["Actual Rows"] for n in nodes) == 1_000, nodes
+
+
+@pytest.mark.parametrize("filter_text", [None, 'userName sw "user2"'])
+async def test_a_remembered_position_is_used_only_where_it_lands(
+    db: asyncpg.Connection, acme: OrgWithToken, filter_text: str | None
+) -> None:
+    await db.execute(SEED, acme.org.id, 1, 3_000)
+    # Without `changes` (-1), the unfiltered query counts; the filtered one always does.
+    order = await order_of(db, acme, "user2" if filter_text else "")
+    for after, before, by_keyset in (
+        (order[199], 200, True),  # the walk's position is right: keyset
+        (order[199], 199, False),  # a row before it was deleted: OFFSET
+        (order[199], 201, False),
+        (0, 200, False),  # nothing remembered
+        (0, 0, True),  # page 1
+    ):
+        sql, params = page_query(acme, filter_text, after, before)
+        rows = await db.fetch(sql, *params)
+        assert [r["seq"] for r in rows] == order[before : before + 100], (after, before)
+        assert rows[0]["by_keyset"] is by_keyset

@@ -6,7 +6,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway.signals import org_signals
+from gateway.provlog.signals import org_signals
 from gateway.store import tokens as token_store
 from tests.conftest import OrgWithToken
 from tests.payloads import OKTA_HEADERS, dumps, okta_create_user

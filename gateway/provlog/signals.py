@@ -18,6 +18,16 @@ class Signal:
     examples: list[str] = field(default_factory=list)
 
 
+async def app_kind(conn: Connection, org_id: uuid.UUID, *, days: int = 30) -> str | None:
+    """ "aiw" (App Integration Wizard: PUT) or "oin" (PATCH), from how Okta changes users."""
+    kinds = await store.request_kinds(conn, org_id, datetime.now(UTC) - timedelta(days=days))
+    puts = kinds.get("user_puts", 0) + kinds.get("group_puts", 0)
+    patches = kinds.get("user_patches", 0) + kinds.get("group_patches", 0)
+    if not puts and not patches:
+        return None
+    return "aiw" if puts > patches else "oin"
+
+
 async def org_signals(conn: Connection, org_id: uuid.UUID, *, days: int = 30) -> list[Signal]:
     since = datetime.now(UTC) - timedelta(days=days)
     kinds = await store.request_kinds(conn, org_id, since)

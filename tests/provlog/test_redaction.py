@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.redact import REDACTED, redacted_body
+from gateway.provlog.redaction import REDACTED, redacted_body
 from gateway.tokens import generate_token
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from gateway.provlog.codes import WARNING_CODES, auth_code, default_code
+
 TEST_API_CREDENTIALS = "Test API credentials"
 VERIFY_GROUPS = "Verify groups endpoint"
 LOOK_UP_USER = "Look up user"
@@ -52,19 +54,6 @@ EVENTS = (
 SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
 
 
-def is_warning_note(note: str) -> bool:
-    """Notes that make a 2xx a Warning: the request did not do all the sender meant.
-
-    A group PATCH that changes nothing is not one: Okta repeats the team's name
-    after every membership change.
-    """
-    return (
-        "ignored" in note
-        or "matched no" in note
-        or note.startswith("no change: the request matched the stored user")
-    )
-
-
 _DISCOVERY_ROUTES = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas")
 
 
@@ -83,6 +72,8 @@ class Description:
     outcome: str
     reason: str | None
     target: Target | None
+    code: str | None = None
+    code_args: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +93,10 @@ class RequestFacts:
     notes: tuple[str, ...]
     facts: Mapping[str, Any]
     target: Target | None
+    # The failure's code as decided where it arose, and the codes of the notes.
+    code: str | None = None
+    code_args: Mapping[str, Any] | None = None
+    note_codes: tuple[str, ...] = ()
 
 
 def reason_for(status: int, detail: str | None) -> str:
@@ -115,17 +110,29 @@ def reason_for(status: int, detail: str | None) -> str:
 
 def describe(r: RequestFacts) -> Description:
     event, detail = _event(r)
+    code: str | None
+    args = r.code_args
     if r.status >= 400:
         outcome = FAILURE
-    elif any(is_warning_note(note) for note in r.notes):
-        outcome = WARNING
+        if r.status == 401 and r.auth_failure:
+            code = auth_code(r.auth_failure)
+        elif event == WRONG_BASE_URL:
+            code = "wrong_base_url"
+        else:
+            code = r.code or default_code(r.status, None)
+    elif warnings := [c for c in r.note_codes if c in WARNING_CODES]:
+        outcome, code = WARNING, warnings[0]
     else:
-        outcome = SUCCESS
+        outcome, code, args = SUCCESS, None, None
     reason = reason_for(r.status, r.detail) if outcome == FAILURE else None
     if outcome == WARNING:
-        warnings = "; ".join(n for n in r.notes if is_warning_note(n))
-        detail = f"{detail}; {warnings}" if detail else warnings
-    return Description(event, detail, outcome, reason, r.target or _body_target(r))
+        texts = "; ".join(
+            n for n, c in zip(r.notes, r.note_codes, strict=False) if c in WARNING_CODES
+        )
+        detail = f"{detail}; {texts}" if detail else texts
+    return Description(
+        event, detail, outcome, reason, r.target or _body_target(r), code, args or None
+    )
 
 
 def _event(r: RequestFacts) -> tuple[str, str | None]:
@@ -176,7 +183,15 @@ def _action(r: RequestFacts) -> tuple[str, str | None]:
         if method == "PUT":
             members = r.body.get("members") if isinstance(r.body, dict) else None
             count = len(members) if isinstance(members, list) else 0
-            return REPLACE_GROUP_MEMBERS, f"PUT with {count} member{'s' * (count != 1)}"
+            detail = f"PUT with {count} member{'s' * (count != 1)}"
+            if "members_added" in r.facts:
+                detail += (
+                    f": added {r.facts['members_added']}, removed {r.facts['members_removed']}"
+                )
+            if r.facts.get("renamed_from") is not None:
+                new_name = r.body.get("displayName") if isinstance(r.body, dict) else None
+                return RENAME_GROUP, f"to {new_name!r} ({detail})"
+            return REPLACE_GROUP_MEMBERS, detail
         return _group_patch(r)
     return r.method + " " + (r.route or "?"), None
 
@@ -238,7 +253,7 @@ def _group_patch(r: RequestFacts) -> tuple[str, str | None]:
     if added or removed:
         return PUSH_GROUP_MEMBERS, f"add {added} / remove {removed}"
     if rename is not None:
-        unchanged = any(n.startswith("no change") for n in r.notes)
+        unchanged = "unchanged_team" in r.note_codes
         return RENAME_GROUP, "unchanged name" if unchanged else f"to {rename!r}"
     return UPDATE_GROUP, None
 
