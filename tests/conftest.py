@@ -122,8 +122,19 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    # data_dir holds the provisioning-log spool: one of the test's own.
-    return Settings(database_url=database_url, public_base_url=PUBLIC_BASE_URL, data_dir=tmp_path)
+    # data_dir holds the provisioning-log spool: one of the test's own. The suite
+    # fires hundreds of simultaneous requests of one org to test races; admission
+    # limits (tested in tests/reliability) would turn those into 429s and 503s.
+    return Settings(
+        database_url=database_url,
+        public_base_url=PUBLIC_BASE_URL,
+        data_dir=tmp_path,
+        rate_limit_per_second=1e6,
+        rate_limit_burst=1_000_000,
+        org_pool_share_percent=100,
+        max_queued_requests=1_000_000,
+        db_acquire_timeout=60.0,
+    )
 
 
 @pytest.fixture

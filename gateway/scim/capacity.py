@@ -11,6 +11,7 @@ serialization or deadlock race are retried here, a bounded number of times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -22,7 +23,10 @@ from gateway.admission import NoCapacity, retry_after
 from gateway.appkeys import ADMISSION, CLOSE_CONNECTION, DB_STATE, LOG_ENTRY, SCIM_CONTEXT, SETTINGS
 from gateway.db import is_retryable
 from gateway.scim.body import check_content_encoding
+from gateway.scim.context import request_conn
 from gateway.scim.errors import ScimError
+from gateway.store import tokens as token_store
+from gateway.tokens import AuthFailure, check_authorization
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,14 @@ async def _read_body(request: web.Request) -> None:
     try:
         async with asyncio.timeout(settings.body_timeout):
             await request.read()  # kept: later reads return these bytes
+    except asyncio.CancelledError:
+        # The client hung up mid-body (aiohttp cancels the handler): its log row
+        # should still be filed under the token's org, as it was when the
+        # connection was taken first.
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            await asyncio.shield(_attribute(request))
+        raise
     except TimeoutError:
         request[CLOSE_CONNECTION] = True
         raise ScimError(
@@ -59,6 +71,18 @@ async def _read_body(request: web.Request) -> None:
             f"The request body did not arrive within {settings.body_timeout:g} seconds; "
             "the connection is closed.",
         ) from None
+
+
+async def _attribute(request: web.Request) -> None:
+    """Name the org of the request's token on its log entry, without authenticating it."""
+    presented = check_authorization(request.headers.get("Authorization"))
+    if isinstance(presented, AuthFailure):
+        return
+    entry = request[LOG_ENTRY]
+    with contextlib.suppress(Exception):
+        owner = await token_store.token_owner(await request_conn(request), presented)
+        if owner is not None:
+            entry.org_id, entry.token_id = owner
 
 
 @web.middleware

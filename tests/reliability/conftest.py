@@ -48,9 +48,11 @@ async def controlled_db(controlled_pg: ControlledPostgres) -> AsyncIterator[asyn
 
 
 @pytest.fixture
-def controlled_settings(controlled_pg: ControlledPostgres) -> Settings:
+def controlled_settings(controlled_pg: ControlledPostgres, tmp_path: Path) -> Settings:
     return replace(
-        Settings(database_url=controlled_pg.url, public_base_url=PUBLIC_BASE_URL),
+        Settings(
+            database_url=controlled_pg.url, public_base_url=PUBLIC_BASE_URL, data_dir=tmp_path
+        ),
         db_connect_timeout=1.0,
         db_acquire_timeout=0.5,
         db_retry_interval=0.05,
