@@ -7,11 +7,15 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from dashboard.app import DASHBOARD_PREFIX, create_dashboard_app, live_log_ctx
+from dashboard.live import LiveLog
 from gateway.admission import Admission, ConnectionShares, RateLimiter
 from gateway.appkeys import (
     ADMISSION,
     CLOSE_CONNECTION,
+    DASHBOARD_APP,
     DB_STATE,
+    LIVE_LOG,
     METRICS,
     PAGE_CURSORS,
     SCIM_APP,
@@ -76,10 +80,14 @@ def create_app(
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(log_spool_ctx)
+    app[LIVE_LOG] = LiveLog()
+    app.cleanup_ctx.append(live_log_ctx)
     app[SCIM_APP] = create_scim_app()
     if extend_scim is not None:
         extend_scim(app[SCIM_APP])
     app.add_subapp(settings.scim_base_path, app[SCIM_APP])
+    app[DASHBOARD_APP] = create_dashboard_app()
+    app.add_subapp(DASHBOARD_PREFIX, app[DASHBOARD_APP])
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
     app.router.add_get("/metrics", app[METRICS].handle, allow_head=False)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
+    from dashboard.live import LiveLog
     from gateway.admission import Admission
     from gateway.dbstate import DatabaseState
     from gateway.metrics import Metrics
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from gateway.provlog.spool import LogSpool
     from gateway.scim.context import ScimContext
     from gateway.settings import Settings
+    from gateway.store.admins import Session
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool")
@@ -33,6 +35,10 @@ ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # The SCIM sub-app, for reversing its URLs from the root app.
 SCIM_APP: web.AppKey[web.Application] = web.AppKey("scim_app")
+# The dashboard sub-app, for reversing its URLs from the root app.
+DASHBOARD_APP: web.AppKey[web.Application] = web.AppKey("dashboard_app")
+# The dashboard's live log: one poller per process, shared by all open pages.
+LIVE_LOG: web.AppKey[LiveLog] = web.AppKey("live_log")
 # Keyset positions of list walks in progress (see PageCursors).
 PAGE_CURSORS: web.AppKey[PageCursors] = web.AppKey("page_cursors")
 # Provisioning-log rows kept on disk while the database is away.
@@ -50,3 +56,5 @@ CLOSE_CONNECTION: web.RequestKey[bool] = web.RequestKey("close_connection")
 LOG_ENTRY: web.RequestKey[LogEntry] = web.RequestKey("log_entry")
 # The SCIM request's connection, org and log state.
 SCIM_CONTEXT: web.RequestKey[ScimContext] = web.RequestKey("scim_context")
+# The signed-in admin's dashboard session; absent on the sign-in and setup pages.
+DASHBOARD_SESSION: web.RequestKey[Session] = web.RequestKey("dashboard_session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import getpass
 import json
 import re
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from dashboard.security import digest, hash_password, new_secret, password_problem
 from gateway.app import create_app
 from gateway.db import is_transient
 from gateway.dbtypes import Connection
@@ -29,6 +31,7 @@ from gateway.provlog.guidance import guidance_for_log
 from gateway.provlog.signals import app_kind, org_signals
 from gateway.server import serve
 from gateway.settings import Settings, SettingsError
+from gateway.store import admins as admin_store
 from gateway.store import orgs as org_store
 from gateway.store import provisioning_log as log_store
 from gateway.store import tokens as token_store
@@ -368,27 +371,98 @@ async def cmd_signals(settings: Settings, args: argparse.Namespace) -> None:
             print(f"    e.g. {example}")
 
 
+def _read_new_password() -> str:
+    """From a prompt (asked twice) on a terminal, else the first line of stdin."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise CliError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    problem = password_problem(password)
+    if problem is not None:
+        raise CliError(f"password refused: {problem}")
+    return password
+
+
+async def cmd_admins_create(settings: Settings, args: argparse.Namespace) -> None:
+    if "@" not in args.email:
+        raise CliError(f"{args.email!r} is not an email address")
+    password_hash = await hash_password(_read_new_password())
+    async with _connect(settings) as conn:
+        org = await _require_org(conn, args.org)
+        try:
+            admin = await admin_store.create_admin(conn, org.id, args.email, password_hash)
+        except admin_store.AdminExists:
+            raise CliError(f"an admin with email {args.email!r} already exists") from None
+    print(
+        f"created admin {admin.email} of {org.slug}; sign in at {settings.public_origin}/dashboard/"
+    )
+
+
+async def cmd_admins_list(settings: Settings, args: argparse.Namespace) -> None:
+    async with _connect(settings) as conn:
+        org_id = (await _require_org(conn, args.org)).id if args.org else None
+        admins = await admin_store.list_admins(conn, org_id)
+    rows = [["ORG", "EMAIL", "CREATED", "LAST SIGN-IN", "DISABLED"]]
+    rows += [
+        [
+            a.org_slug or "",
+            a.email,
+            _when(a.created_at),
+            _when(a.last_sign_in_at),
+            _when(a.disabled_at),
+        ]
+        for a in admins
+    ]
+    print(_table(rows))
+
+
+async def cmd_admins_disable(settings: Settings, args: argparse.Namespace) -> None:
+    async with _connect(settings) as conn:
+        admin = await admin_store.disable_admin(conn, args.email)
+    if admin is None:
+        raise CliError(f"no admin with email {args.email!r}")
+    print(f"disabled admin {admin.email}; their sessions have ended")
+
+
+async def _setup_link(conn: Connection, settings: Settings) -> str | None:
+    """On an install without admins, a new one-time code for the first-run setup page."""
+    if await admin_store.any_admin(conn):
+        return None
+    code = new_secret()
+    await admin_store.add_setup_code(conn, digest(code))
+    return f"{settings.public_origin}/dashboard/setup?code={code}"
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     settings = replace(settings, host=args.host or settings.host)
     settings = replace(settings, port=args.port if args.port is not None else settings.port)
     settings = replace(settings, database_url=_database_url(settings))
 
-    async def preflight() -> bool | None:
-        """Whether an org exists; None when the database does not answer (yet)."""
+    async def preflight() -> tuple[bool | None, str | None]:
+        """Whether an org exists and the setup link; None when the database does not answer yet."""
         try:
             async with _connect(settings) as conn:
-                return bool(await org_store.list_orgs(conn))
+                return bool(await org_store.list_orgs(conn)), await _setup_link(conn, settings)
         except Exception as exc:
             if not is_transient(exc):
                 raise  # e.g. not migrated: refuse to start
-            return None
+            return None, None
 
-    has_orgs = asyncio.run(preflight())
+    has_orgs, setup_link = asyncio.run(preflight())
     print(f"SCIM base URL (paste into Okta): {settings.scim_base_url}", file=sys.stderr)
+    print(f"Dashboard: {settings.public_origin}/dashboard/", file=sys.stderr)
     if has_orgs is None:
         print(
             "The database does not answer yet; serving anyway: /readyz answers 503 and SCIM "
             "requests 503 with Retry-After until it does.",
+            file=sys.stderr,
+        )
+    elif setup_link is not None:
+        print(
+            "No dashboard admin yet. Open this one-time link to create the first org and admin "
+            f"(it works once; it is shown only here):\n  {setup_link}",
             file=sys.stderr,
         )
     elif not has_orgs:
@@ -416,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="serve SCIM, health and metrics over HTTP",
+        help="serve SCIM, the dashboard, health and metrics over HTTP",
         description="Serve the gateway. Refuses to start on a database that is not migrated exactly "
         "to this version; starts without a database that does not answer yet (/readyz 503 until "
         "it does). On SIGTERM: /readyz 503 for SHUTDOWN_DRAIN_SECONDS, then requests in flight "
@@ -493,6 +567,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tok_revoke.add_argument("token_id", metavar="TOKEN_ID", help="the id shown by `tokens list`")
     tok_revoke.set_defaults(run=cmd_tokens_revoke)
+
+    admins = commands.add_parser(
+        "admins",
+        help="create, list and disable dashboard admins",
+        description="Create, list and disable the org admins who sign in to the dashboard.",
+    )
+    admin_commands = admins.add_subparsers(dest="admins_command", required=True, metavar="ACTION")
+    adm_create = admin_commands.add_parser(
+        "create",
+        help="create an admin; the password is read from a prompt or stdin",
+        description="Create a dashboard admin of an org. The password (at least 12 characters) is "
+        "asked twice on a terminal, else read from the first line of stdin; it is stored as an "
+        "argon2id hash only.",
+    )
+    adm_create.add_argument("--org", required=True, metavar="SLUG")
+    adm_create.add_argument(
+        "--email", required=True, metavar="EMAIL", help="what they sign in with"
+    )
+    adm_create.set_defaults(run=cmd_admins_create)
+    adm_list = admin_commands.add_parser(
+        "list", help="list admins", description="List dashboard admins (of one org with --org)."
+    )
+    adm_list.add_argument("--org", metavar="SLUG")
+    adm_list.set_defaults(run=cmd_admins_list)
+    adm_disable = admin_commands.add_parser(
+        "disable",
+        help="disable an admin and end their sessions",
+        description="Disable a dashboard admin: they can no longer sign in, and their open "
+        "sessions end at once.",
+    )
+    adm_disable.add_argument("email", metavar="EMAIL")
+    adm_disable.set_defaults(run=cmd_admins_disable)
 
     logs = commands.add_parser(
         "logs",

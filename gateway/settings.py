@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_SCIM_BASE_PATH = "/api/sch/scim/v2"
 
@@ -66,6 +67,13 @@ class Settings:
     log_body_limit: int = 16 * 1024
     token_touch_seconds: int = 60
     log_retention_days: int = 90
+    # Dashboard sessions end after this long without a request, and this long after sign-in.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # Failed sign-ins allowed per account and per client address within the window.
+    signin_window_minutes: int = 15
+    signin_max_per_account: int = 5
+    signin_max_per_ip: int = 30
     # Provisioning-log rows kept on local disk while the database is away.
     log_spool_max_bytes: int = 64 * 1024 * 1024
     # `tokens create` without --expires-days; at most 730 (the CLI's ceiling).
@@ -123,6 +131,8 @@ class Settings:
             max_body_bytes=_int(env, "SCIM_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024),
             log_body_limit=_int(env, "LOG_BODY_LIMIT_BYTES", 16 * 1024, minimum=256),
             log_retention_days=_int(env, "LOG_RETENTION_DAYS", 90, minimum=1),
+            session_idle_minutes=_int(env, "DASHBOARD_SESSION_IDLE_MINUTES", 30, minimum=1),
+            session_max_hours=_int(env, "DASHBOARD_SESSION_MAX_HOURS", 12, minimum=1),
             log_spool_max_bytes=_int(
                 env, "LOG_SPOOL_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024
             ),
@@ -154,7 +164,17 @@ class Settings:
         return self.data_dir / "log-spool"
 
     @property
+    def public_origin(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @property
     def scim_base_url(self) -> str:
         """The URL an admin pastes into Okta's "SCIM connector base URL" field."""
-        origin = self.public_base_url or f"http://{self.host}:{self.port}"
-        return origin + self.scim_base_path
+        return self.public_origin + self.scim_base_path
+
+    @property
+    def local_http(self) -> bool:
+        """Served over plain HTTP on a loopback address: local development, where
+        browsers refuse `Secure` and `__Host-` cookies."""
+        parts = urlsplit(self.public_origin)
+        return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")

@@ -106,6 +106,8 @@ def test_every_command_has_help() -> None:
         ["tokens", "create"],
         ["tokens", "list"],
         ["tokens", "revoke"],
+        ["admins"],
+        ["admins", "create"],
     ):
         result = run(env, *args, "--help")
         assert result.stdout.startswith("usage: scim-gateway"), args

@@ -162,7 +162,7 @@ def guidance_for(row: Row, *, app_kind: str | None = None) -> Guidance | None:
         also = (
             f" Nothing of this request was applied: {skipped} other member change"
             f"{'s' * (skipped != 1)} in it ({', '.join(args.get('not_applied') or [])}) "
-            "were not made either."
+            f"{'were' if skipped != 1 else 'was'} not made either."
             if skipped
             else " Nothing of this request was applied."
         )
@@ -270,6 +270,11 @@ def guidance_for(row: Row, *, app_kind: str | None = None) -> Guidance | None:
     )
 
 
+def _capitalized(text: str) -> str:
+    """The first letter up, the rest as it is (userNames keep their case)."""
+    return text[:1].upper() + text[1:]
+
+
 def _not_found(row: Row, code: str) -> Guidance:
     team = code == "team_not_found"
     if row.event in (events.DELETE_USER, events.DELETE_GROUP):
@@ -284,7 +289,7 @@ def _not_found(row: Row, code: str) -> Guidance:
             code,
             f"Okta deactivated {_who(row)}, which does not exist here (deleted in "
             "SecureCodingHub, or created in another org): the person has no access here.",
-            OKTA_WAITS,
+            "Okta shows the deactivation as failed on Dashboard → Tasks; it does not retry it.",
             "Nothing to restore: dismiss the task in Okta (Dashboard → Tasks). Do not "
             "re-provision a user you meant to deactivate.",
         )
@@ -337,7 +342,7 @@ def _warning(row: Row, code: str | None, args: Mapping[str, Any]) -> Guidance:
         other = f"{args.get('other_user_name')} ({args.get('other_id')})"
         return Guidance(
             code,
-            f"{_who(row).capitalize()} and user {other} look like one person with two accounts: "
+            f"{_capitalized(_who(row))} and user {other} look like one person with two accounts: "
             f"{args.get('email')} is the other account's {args.get('matched_as', 'email')}. "
             "Single sign-on matches people by email, so they will sign in to only one of the "
             "two, and their training history is split.",

@@ -202,12 +202,18 @@ def _row(record: Any) -> LogRow:
     return LogRow(**values)
 
 
-def target_keys(text: str) -> tuple[list[str], str | None]:
-    """The exact target keys a search text stands for, or a key prefix for "name*"."""
+# Above every character a key can hold: the high end of a prefix's key range.
+_MAX_CHAR = "\U0010ffff"
+
+
+def target_keys(text: str) -> tuple[list[str], tuple[list[str], list[str]] | None]:
+    """The exact target keys a search text stands for, or for "name*" the key ranges
+    [low, high) of names starting so (index ranges, not a pattern filter)."""
     folded = text.strip().casefold()
     if folded.endswith("*"):
         stem = folded[:-1]
-        return [], (stem.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        lows = [f"user:{stem}", f"group:{stem}"]
+        return [], (lows, [low + _MAX_CHAR for low in lows])
     return [f"user:{folded}", f"group:{folded}"], None
 
 
@@ -221,9 +227,7 @@ async def list_log(
 ) -> tuple[list[LogRow], Cursor | None]:
     """An org's log rows (org None: rows no org could be found for), newest first,
     with the cursor of the next page, if any."""
-    keys, pattern = target_keys(where.target) if where.target else ([], None)
-    if pattern is not None:
-        keys = [f"user:{pattern}", f"group:{pattern}"]
+    keys, ranges = target_keys(where.target) if where.target else ([], None)
     name = "log_page_unresolved" if where.unresolved else "log_page"
     if org_id is None:
         name = "log_page_unattributed"
@@ -239,8 +243,9 @@ async def list_log(
         where.code,
         where.job_id,
         where.target_id,
-        keys if keys and pattern is None else None,
-        keys if pattern is not None else None,
+        keys or None,
+        ranges[0] if ranges else None,
+        ranges[1] if ranges else None,
     ]
     if org_id is None:
         params = params[1:6]

@@ -126,3 +126,20 @@ async def token_owner(
     if row is None or not hmac.compare_digest(bytes(row["digest"]), digest):
         return None
     return row["org_id"], row["id"]
+
+
+async def get_org_token(
+    conn: Connection, org_id: uuid.UUID, token_id: uuid.UUID
+) -> TokenInfo | None:
+    """One of the org's tokens; None for another org's token or an unknown id."""
+    row = await conn.fetchrow(QUERIES["get_org_token"], org_id, token_id)
+    return None if row is None else TokenInfo(**dict(row))
+
+
+async def revoke_org_token(
+    conn: Connection, org_id: uuid.UUID, token_id: uuid.UUID
+) -> TokenInfo | None:
+    """Revoke one of the org's tokens; None for another org's token or an unknown id."""
+    if await conn.fetchrow(QUERIES["revoke_token"], org_id, token_id) is None:
+        return None
+    return await get_org_token(conn, org_id, token_id)

@@ -8,7 +8,7 @@ SELECT record_provisioning_log($1);
 -- optional ($n IS NULL); with plans made for the values, the planner picks the
 -- index of the filters that are set. $1 org, $2 since, $3 until, $4/$5 cursor,
 -- $6 limit, $7 outcome, $8 event, $9 code, $10 job, $11 target id, $12 target
--- keys, $13 target-key patterns.
+-- keys, $13/$14 the low and high ends of target-key ranges (user:, group:) for a prefix.
 SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
        l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
        l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
@@ -28,7 +28,9 @@ WHERE l.org_id = $1
   AND ($10::uuid IS NULL OR l.job_id = $10)
   AND ($11::uuid IS NULL OR l.target_id = $11)
   AND ($12::text[] IS NULL OR l.target_key = ANY($12::text[]))
-  AND ($13::text[] IS NULL OR l.target_key LIKE ANY($13::text[]))
+  AND ($13::text[] IS NULL
+       OR (l.target_key >= ($13::text[])[1] AND l.target_key < ($14::text[])[1])
+       OR (l.target_key >= ($13::text[])[2] AND l.target_key < ($14::text[])[2]))
 ORDER BY l.occurred_at DESC, l.id DESC
 LIMIT $6;
 
@@ -52,7 +54,9 @@ WHERE u.org_id = $1
   AND ($10::uuid IS NULL OR u.job_id = $10)
   AND ($11::uuid IS NULL OR l.target_id = $11)
   AND ($12::text[] IS NULL OR u.target_key = ANY($12::text[]))
-  AND ($13::text[] IS NULL OR u.target_key LIKE ANY($13::text[]))
+  AND ($13::text[] IS NULL
+       OR (u.target_key >= ($13::text[])[1] AND u.target_key < ($14::text[])[1])
+       OR (u.target_key >= ($13::text[])[2] AND u.target_key < ($14::text[])[2]))
 ORDER BY u.occurred_at DESC, u.log_id DESC
 LIMIT $6;
 
@@ -99,7 +103,8 @@ SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.req
        ) END AS unresolved
 FROM provisioning_log l
 WHERE l.org_id = $1
-  AND l.target_key = ANY($2::text[])
+  -- Two index probes (target key, target id), OR'ed in a bitmap.
+  AND (l.target_key = ANY($2::text[]) OR l.target_id = $3::uuid)
   AND (l.occurred_at, l.id) < ($4, $5)
 ORDER BY l.occurred_at DESC, l.id DESC
 LIMIT $6;

@@ -57,3 +57,10 @@ FROM found f;
 -- The org and id of a token found inside a malformed Authorization header; no use
 -- is recorded (the request is refused).
 SELECT org_id, id, digest FROM scim_tokens WHERE digest = $1;
+
+-- name: get_org_token
+-- The dashboard only ever names tokens of the signed-in admin's org.
+SELECT org_id, id, last4, note, created_at, expires_at, revoked_at,
+       last_used_at, last_used_user_agent, host(last_used_ip) AS last_used_ip
+FROM scim_tokens
+WHERE org_id = $1 AND id = $2;

@@ -25,8 +25,9 @@ from urllib.parse import quote
 
 import aiohttp
 import asyncpg
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import BaseTestServer, TestServer
 
+from dashboard.security import digest, hash_password, new_secret
 from gateway.app import create_app
 from gateway.appkeys import PAGE_CURSORS
 from gateway.embedded import throwaway_postgres
@@ -34,6 +35,7 @@ from gateway.migrate import migrate
 from gateway.scim.resource import USER_TYPE, Normalizer
 from gateway.scim.users import to_write
 from gateway.settings import Settings
+from gateway.store import admins as admin_store
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from gateway.store.provisioning_log import LogRow, PendingRow, log_json, record_request
@@ -278,9 +280,72 @@ async def run(server_url: str, users: int, requests: int) -> None:
             await conn.close()
             small, large = group_samples[10], group_samples[min(users, 100_000)]
             print(f"ratio large/small team PATCH: {large / small:.2f}x")
+            await bench_dashboard(url, org.id, server, requests, users)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def bench_dashboard(
+    url: str, org_id: uuid.UUID, server: BaseTestServer, requests: int, users: int
+) -> None:
+    """Every dashboard page, signed in as an admin of the seeded org (the log holds the
+    rows the sections above wrote, not the issue's 10 million)."""
+    conn = await asyncpg.connect(url)
+    admin = await admin_store.create_admin(
+        conn, org_id, "bench@example.com", await hash_password("bench bench bench")
+    )
+    session_id = new_secret()
+    await admin_store.start_session(
+        conn,
+        org_id=org_id,
+        admin_id=admin.id,
+        email=admin.email,
+        session_digest=digest(session_id),
+        csrf_token=new_secret(),
+        idle_seconds=3600,
+        absolute_seconds=3600,
+    )
+    user_id = await conn.fetchval(
+        "SELECT id FROM scim_users WHERE org_id = $1 ORDER BY seq DESC LIMIT 1", org_id
+    )
+    team_id = await conn.fetchval(
+        "SELECT group_id FROM scim_group_members WHERE org_id = $1 GROUP BY group_id "
+        "ORDER BY count(*) DESC LIMIT 1",
+        org_id,
+    )
+    await conn.close()
+    middle = f"user{users // 2}@example.com"
+    pages = {
+        "Users (first page)": "/dashboard/users",
+        "Users (page after the middle)": "/dashboard/users?after=" + quote(middle),
+        "Users search 'user12'": "/dashboard/users?q=user12",
+        "Users exact email": "/dashboard/users?q=" + quote(middle),
+        "a user's page": f"/dashboard/users/{user_id}",
+        "Teams": "/dashboard/teams",
+        "largest team's page": f"/dashboard/teams/{team_id}",
+        "Settings → SCIM": "/dashboard/settings/scim",
+        "Logs": "/dashboard/logs",
+        "Logs, failures": "/dashboard/logs?outcome=failure",
+        "First sync": "/dashboard/first-sync",
+    }
+    # The cookie is __Host-/Secure (the bench origin is https), so it is sent by hand.
+    cookie = {"Cookie": f"__Host-scimgw_session={session_id}"}
+    async with aiohttp.ClientSession(headers=cookie) as browser:
+
+        async def page(path: str) -> None:
+            async with browser.get(server.make_url(path), allow_redirects=False) as resp:
+                assert resp.status == 200, (path, resp.status)
+                await resp.read()
+
+        for label, path in pages.items():
+            await page(path)  # warm
+
+            async def once(_i: int, path: str = path) -> None:
+                await page(path)
+
+            samples = await timed(min(requests, 100), once)
+            print(f"dashboard {label:<30} {summary(samples)}")
 
 
 def main() -> None:

@@ -675,11 +675,6 @@ def test_deactivate_user_404_never_advises_reprovisioning(
         assert advice not in texts(found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a Deactivate 404's okta_next is the generic OKTA_WAITS, which points to "
-    "Provision User (re-provisioning)",
-)
 def test_deactivate_user_404_does_not_point_to_provision_user() -> None:
     row = logged(
         "PATCH",
@@ -951,10 +946,6 @@ def test_duplicate_account_warning_names_both_accounts_sso_and_the_username_form
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: guidance._warning uses str.capitalize(), which lowercases the userName",
-)
 def test_duplicate_account_warning_keeps_the_usernames_case() -> None:
     found = guidance(duplicate_account("Jane.Doe@Example.com"))
     assert found.what_happened.startswith(f"User Jane.Doe@Example.com ({USER_ID}) and user jdoe")
@@ -1107,9 +1098,6 @@ def test_successes_get_no_guidance(row: Row) -> None:
     assert guidance_for(row) is None
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: one member not applied still reads '1 other member change … were'"
-)
 def test_unknown_member_with_one_other_change_reads_right() -> None:
     row = logged(
         "PATCH",

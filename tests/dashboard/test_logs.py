@@ -1,0 +1,150 @@
+"""Logs, the live stream and First sync, on Okta-shaped traffic through the real app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import asyncpg
+from aiohttp import ClientResponse
+
+from gateway.appkeys import LIVE_LOG
+from tests.conftest import OrgWithToken
+from tests.dashboard.conftest import Client, SignedIn
+from tests.payloads import OKTA_HEADERS, dumps, okta_create_user
+
+SCIM = "/api/sch/scim/v2"
+
+
+async def okta(client: Client, org: OrgWithToken, method: str, path: str, body: Any = None) -> int:
+    response = await client.request(
+        method,
+        SCIM + path,
+        data=None if body is None else dumps(body),
+        headers={**OKTA_HEADERS, **org.headers},
+    )
+    await response.read()
+    return response.status
+
+
+async def next_row(stream: ClientResponse) -> dict[str, Any]:
+    """The next `row` event of a server-sent event stream."""
+    event = ""
+    while True:
+        line = (await asyncio.wait_for(stream.content.readline(), 10)).decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event == "row":
+            return dict(json.loads(line[6:]))
+
+
+async def test_logs_empty_then_rows_with_guidance(admin: SignedIn, acme: OrgWithToken) -> None:
+    client = admin.client
+    empty = await (await client.get("/dashboard/logs")).text()
+    assert "No requests from Okta yet" in empty
+
+    assert await okta(client, acme, "POST", "/Users", okta_create_user("jane@acme.example")) == 201
+    nameless = okta_create_user("<script>alert(1)</script>@acme.example")
+    del nameless["name"]
+    assert await okta(client, acme, "POST", "/Users", nameless) == 400
+
+    html = await (await client.get("/dashboard/logs")).text()
+    assert "Create user" in html
+    assert "jane@acme.example" in html
+    assert "✕ Failure" in html
+    assert "What happened" in html
+    assert "What Okta does next" in html
+    assert "What to do" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+    failures = await (await client.get("/dashboard/logs?outcome=failure")).text()
+    assert "✓ Success" not in failures
+    assert "✕ Failure" in failures
+    none = await (await client.get("/dashboard/logs?event=Delete+group")).text()
+    assert "No requests match these filters." in none
+    assert (await client.get("/dashboard/logs?job=nope")).status == 404
+    assert (await client.get("/dashboard/logs?before=garbage")).status == 400
+
+
+async def test_another_orgs_rows_are_not_shown(
+    admin: SignedIn, acme: OrgWithToken, globex: OrgWithToken
+) -> None:
+    await okta(admin.client, globex, "POST", "/Users", okta_create_user("spy@globex.example"))
+    html = await (await admin.client.get("/dashboard/logs")).text()
+    assert "spy@globex.example" not in html
+    assert "No requests from Okta yet" in html
+
+
+async def test_live_rows_reach_every_open_page_from_one_poller(
+    admin: SignedIn, acme: OrgWithToken, globex: OrgWithToken
+) -> None:
+    client = admin.client
+    live = client.app[LIVE_LOG]
+    first = await client.get("/dashboard/logs/live", headers={"Accept": "text/event-stream"})
+    second = await client.get(
+        "/dashboard/logs/live?outcome=success", headers={"Accept": "text/event-stream"}
+    )
+    assert first.headers["Content-Type"] == "text/event-stream"
+    assert first.headers["Cache-Control"] == "no-store"
+    for _ in range(50):
+        if live.subscriber_count == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert live.subscriber_count == 2
+    # Another org's traffic never reaches this org's pages.
+    await okta(client, globex, "POST", "/Users", okta_create_user("spy@globex.example"))
+    await okta(client, acme, "POST", "/Users", okta_create_user("jane@acme.example"))
+    a, b = await next_row(first), await next_row(second)
+    assert a["id"] == b["id"]
+    assert a["event"] == "Create user"
+    assert "jane@acme.example" in a["html"]
+    first.close()
+    second.close()
+
+
+async def test_first_sync_counts(admin: SignedIn, acme: OrgWithToken) -> None:
+    client = admin.client
+    assert "No sync yet" in await (await client.get("/dashboard/first-sync")).text()
+    await okta(client, acme, "GET", "/Users?startIndex=1&count=2")
+    await okta(client, acme, "POST", "/Users", okta_create_user("jane@acme.example"))
+    html = await (await client.get("/dashboard/first-sync")).text()
+    assert "First sync" in html
+    assert "● Running" in html
+    assert 'data-count="Create user|success">1<' in html
+    assert 'data-count="requests">2<' in html
+
+
+async def test_row_page_retry_resolution_and_other_orgs_ids(
+    admin: SignedIn, acme: OrgWithToken, globex: OrgWithToken, db: asyncpg.Connection
+) -> None:
+    client = admin.client
+    nameless = okta_create_user("ann@acme.example")
+    del nameless["name"]
+    assert await okta(client, acme, "POST", "/Users", nameless) == 400
+    row_id = await db.fetchval(
+        "SELECT max(id) FROM provisioning_log WHERE org_id = $1", acme.org.id
+    )
+    page = await (await client.get(f"/dashboard/logs/{row_id}")).text()
+    assert "Unresolved" in page
+    assert "What to do" in page
+    unresolved = await (await client.get("/dashboard/logs?unresolved=1&q=ann@acme.example")).text()
+    assert f'id="row-{row_id}"' in unresolved
+
+    # Okta's Retry Selected after the mapping is fixed: the failure is resolved.
+    assert await okta(client, acme, "POST", "/Users", okta_create_user("ann@acme.example")) == 201
+    page = await (await client.get(f"/dashboard/logs/{row_id}")).text()
+    assert "Resolved by a later success" in page
+    assert (
+        f'id="row-{row_id}"' not in await (await client.get("/dashboard/logs?unresolved=1")).text()
+    )
+
+    await okta(client, globex, "GET", "/Users?startIndex=1&count=2")
+    other_row = await db.fetchval(
+        "SELECT max(id) FROM provisioning_log WHERE org_id = $1", globex.org.id
+    )
+    other_job = await db.fetchval("SELECT job_id FROM provisioning_log WHERE id = $1", other_row)
+    assert (await client.get(f"/dashboard/logs/{other_row}")).status == 404
+    other_jobs = await (await client.get(f"/dashboard/logs?job={other_job}")).text()
+    assert "No requests match these filters." in other_jobs
