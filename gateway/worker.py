@@ -17,9 +17,8 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.logs import configure_logging
-from gateway.server import server_options
+from gateway.server import serve
 from gateway.settings import Settings
-from gateway.workers import SHUTDOWN_SECONDS
 
 PARENT_CHECK_SECONDS = 1.0
 
@@ -29,7 +28,7 @@ async def _exit_when_orphaned(supervisor_pid: int) -> None:
     while os.getppid() == supervisor_pid:  # noqa: ASYNC110
         await asyncio.sleep(PARENT_CHECK_SECONDS)
     logging.getLogger(__name__).error("supervisor %d is gone; stopping", supervisor_pid)
-    # run_app turns SIGTERM into a graceful shutdown.
+    # serve() turns SIGTERM into a graceful shutdown.
     os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -48,15 +47,8 @@ def main() -> None:
 
     if supervisor_pid:
         app.cleanup_ctx.append(watch_supervisor)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=True,
-        print=None,
-        shutdown_timeout=SHUTDOWN_SECONDS,
-        **server_options(settings),
-    )
+    # The same runner as a single process: SIGTERM drains (/readyz 503), then stops.
+    asyncio.run(serve(app, settings, reuse_port=True))
 
 
 if __name__ == "__main__":

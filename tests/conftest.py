@@ -109,9 +109,7 @@ async def fresh_database_url(pg_server_url: str) -> AsyncIterator[str]:
     await drop_database(pg_server_url, url)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
+async def empty_tables(conn: asyncpg.Connection) -> None:
     tables = await conn.fetch(
         "SELECT quote_ident(tablename) AS name FROM pg_tables "
         "WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
@@ -119,14 +117,31 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.execute(
         "TRUNCATE " + ", ".join(t["name"] for t in tables) + " RESTART IDENTITY CASCADE"
     )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    await empty_tables(conn)
     yield conn
     await conn.close()
 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    # data_dir holds the provisioning-log spool: one of the test's own.
-    return Settings(database_url=database_url, public_base_url=PUBLIC_BASE_URL, data_dir=tmp_path)
+    # data_dir holds the provisioning-log spool: one of the test's own. The suite
+    # fires hundreds of simultaneous requests of one org to test races; admission
+    # limits (tested in tests/reliability) would turn those into 429s and 503s.
+    return Settings(
+        database_url=database_url,
+        public_base_url=PUBLIC_BASE_URL,
+        data_dir=tmp_path,
+        rate_limit_per_second=1e6,
+        rate_limit_burst=1_000_000,
+        org_pool_share_percent=100,
+        max_queued_requests=1_000_000,
+        db_acquire_timeout=60.0,
+    )
 
 
 @pytest.fixture

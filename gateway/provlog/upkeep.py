@@ -27,6 +27,8 @@ from gateway.store.provisioning_log import (
 
 logger = logging.getLogger(__name__)
 INTERVAL_SECONDS = 3600.0
+# Upkeep postponed at start (database away) is tried again this soon.
+RETRY_SECONDS = 5.0
 # How often the spool is flushed to disk and, when it holds rows, replayed.
 SPOOL_TICK_SECONDS = 0.2
 REPLAY_EVERY_TICKS = 5
@@ -113,15 +115,24 @@ async def log_spool_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def log_maintenance_ctx(app: web.Application) -> AsyncIterator[None]:
     pool, retention = app[DB_POOL], app[SETTINGS].log_retention_days
-    await maintain_log(pool, retention)
+    failures = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+    delay = INTERVAL_SECONDS
+    try:
+        await maintain_log(pool, retention)
+    except failures:
+        # The gateway starts without its database; upkeep follows once it answers.
+        logger.warning("provisioning-log maintenance postponed: the database is not reachable")
+        delay = RETRY_SECONDS
 
     async def every_hour() -> None:
+        nonlocal delay
         while True:
-            await asyncio.sleep(INTERVAL_SECONDS)
+            await asyncio.sleep(delay)
             try:
                 await maintain_log(pool, retention)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                logger.exception("provisioning-log maintenance failed; retrying in an hour")
+                delay = INTERVAL_SECONDS
+            except failures:
+                logger.exception("provisioning-log maintenance failed; retrying")
 
     task = asyncio.create_task(every_hour())
     yield

@@ -6,6 +6,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.scim.auth import auth_middleware
+from gateway.scim.capacity import capacity_middleware
 from gateway.scim.context import connection_retry_middleware
 from gateway.scim.discovery import add_discovery_routes
 from gateway.scim.errors import scim_error_middleware
@@ -15,11 +16,13 @@ from gateway.scim.search import search_all
 from gateway.scim.users import add_user_routes
 
 # Outermost first: the log sees the final response; errors are rendered before it
-# sees them; a dead pooled connection is replaced before it becomes an error;
-# authentication failures are errors like any other.
+# sees them; capacity (rate, body, pool share) is checked before authentication
+# takes a connection; a dead pooled connection is replaced before it becomes an
+# error; authentication failures are errors like any other.
 SCIM_MIDDLEWARES = (
     request_log_middleware,
     scim_error_middleware,
+    capacity_middleware,
     connection_retry_middleware,
     auth_middleware,
 )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import LOG_ENTRY, SETTINGS
+from gateway.appkeys import LOG_ENTRY, SCIM_CONTEXT, SETTINGS
+from gateway.db import connection_broken, is_transient
 from gateway.provlog.codes import default_code
 from gateway.provlog.redaction import redact_text
 from gateway.scim.wrong_url import diagnose_wrong_url
@@ -117,14 +120,32 @@ async def scim_error_middleware(request: web.Request, handler: Handler) -> web.S
         if exc.status < 400:
             raise
         error = _from_http_exception(request, exc)
-    except Exception:
+    except Exception as exc:
         entry = request.get(LOG_ENTRY)
         request_id = entry.request_id if entry else "unknown"
-        logger.exception("Unhandled error in SCIM request %s", request_id)
-        error = ScimError(
-            500,
-            f"Internal server error. The request id is {request_id}; it is safe to retry.",
-        )
+        if is_transient(exc):
+            # The database is away or busy: the client should come back, not report a bug.
+            logger.warning("SCIM request %s: database unavailable (%r)", request_id, exc)
+            context = request.get(SCIM_CONTEXT)
+            conn = context.conn if context else None
+            if conn is not None and connection_broken(exc):
+                # Back in the pool it would fail the next request too. (A connection
+                # asyncpg already took back refuses every call: nothing to do then.)
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    conn.terminate()
+            seconds = request.config_dict[SETTINGS].retry_after_seconds
+            error = ScimError(
+                503,
+                "The service is temporarily unavailable (the database did not answer in time); "
+                f"retry in {seconds} seconds. The request id is {request_id}.",
+                headers={"Retry-After": str(seconds)},
+            )
+        else:
+            logger.exception("Unhandled error in SCIM request %s", request_id)
+            error = ScimError(
+                500,
+                f"Internal server error. The request id is {request_id}; it is safe to retry.",
+            )
     # Details echo paths and values; a token pasted into a URL must not come back out.
     error.detail = printable(redact_text(error.detail))
     entry = request.get(LOG_ENTRY)
