@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,10 @@ def test_everything_can_be_set() -> None:
 
 def test_reliability_settings() -> None:
     defaults = Settings.from_env({})
-    assert defaults == Settings()
+    # From the environment /metrics listens on loopback by default; a Settings built
+    # in code (tests) opens no second listener unless asked.
+    assert defaults.metrics_listen == ("127.0.0.1", 9464)
+    assert replace(defaults, metrics_listen=None) == Settings()
     assert (defaults.token_expiry_days, defaults.max_active_tokens) == (365, 2)
     assert defaults.rate_limit_per_second > 25  # above Entra's 25 requests/s per tenant
     assert defaults.header_timeout < 60

@@ -194,7 +194,7 @@ class Cursor:
 
 def _row(record: Any) -> LogRow:
     values = dict(record)
-    values.pop("horizon", None)
+    values.pop("snapshot", None)
     args = values.get("code_args")
     values["code_args"] = json.loads(args) if isinstance(args, str) else args
     if values.get("xid") is not None:
@@ -328,27 +328,32 @@ async def target_history(
     return rows, None
 
 
+_SNAPSHOT = re.compile(r"^\d+:\d+:[\d,]*$")
+
+
 @dataclass(frozen=True, slots=True)
 class TailCursor:
-    """A live tail's position.
+    """A live tail's position: a database snapshot.
 
-    Every row of a transaction older than `xmin` has been delivered; `seen` holds
-    the delivered rows of newer transactions as (row id, transaction id). A row
-    whose transaction commits after a later id is found by its transaction, not
-    by its id, so it is never skipped.
+    The next rows are exactly those the snapshot cannot see and the database now
+    can: a row whose transaction commits after a later id's is delivered when it
+    commits, never skipped, never twice. `seen` holds rows delivered from this
+    snapshot while a burst was read in batches.
     """
 
-    xmin: int
-    seen: frozenset[tuple[int, int]] = frozenset()
+    snapshot: str
+    seen: frozenset[int] = frozenset()
 
     def encode(self) -> str:
-        return f"{self.xmin}." + ",".join(f"{i}:{x}" for i, x in sorted(self.seen))
+        return self.snapshot + "|" + ",".join(str(i) for i in sorted(self.seen))
 
     @classmethod
     def decode(cls, text: str) -> TailCursor:
-        xmin, _, seen = text.partition(".")
-        pairs = (pair.partition(":") for pair in seen.split(",") if pair)
-        return cls(int(xmin), frozenset((int(i), int(x)) for i, _, x in pairs))
+        """Raises ValueError for anything that is not a cursor this module made."""
+        snapshot, _, seen = text.partition("|")
+        if not _SNAPSHOT.match(snapshot):
+            raise ValueError(f"not a tail cursor: {text[:80]!r}")
+        return cls(snapshot, frozenset(int(i) for i in seen.split(",") if i))
 
 
 TAIL_WINDOW = timedelta(days=1)
@@ -356,13 +361,13 @@ TAIL_WINDOW = timedelta(days=1)
 
 async def tail_start(conn: Connection) -> TailCursor:
     """A tail that delivers rows committed from now on."""
-    return TailCursor(int(await conn.fetchval(QUERIES["log_tail_start"])))
+    return TailCursor(str(await conn.fetchval(QUERIES["log_tail_start"])))
 
 
 async def log_tail(
     conn: Connection, org_id: uuid.UUID, cursor: TailCursor, *, limit: int = 500
 ) -> tuple[list[LogRow], TailCursor]:
-    """Rows committed since the cursor, oldest first, and the next cursor.
+    """Rows committed since the cursor, in commit-id order, and the next cursor.
 
     Rows that started more than a day before they committed (a spool replayed after
     a long outage) appear in pages, not in the tail.
@@ -370,22 +375,17 @@ async def log_tail(
     records = await conn.fetch(
         QUERIES["log_tail"],
         org_id,
-        str(cursor.xmin),
-        [i for i, _ in cursor.seen],
+        cursor.snapshot,
+        list(cursor.seen),
         datetime.now(UTC) - TAIL_WINDOW,
         limit + 1,
     )
-    horizon = int(records[0]["horizon"])
     rows = [_row(r) for r in records if r["id"] is not None]
-    delivered = cursor.seen | {(r.id, r.xid) for r in rows if r.id is not None and r.xid}
     if len(rows) > limit:
-        # More than one batch: keep the old horizon; what was delivered is skipped.
+        # A burst: stay on this snapshot and skip what was delivered.
         rows = rows[:limit]
-        delivered = cursor.seen | {(r.id, r.xid) for r in rows if r.id is not None and r.xid}
-        return rows, TailCursor(cursor.xmin, frozenset(delivered))
-    xmin = max(horizon, cursor.xmin)
-    keep = frozenset(pair for pair in delivered if pair[1] >= xmin)
-    return sorted(rows, key=lambda r: (r.occurred_at, r.id or 0)), TailCursor(xmin, keep)
+        return rows, TailCursor(cursor.snapshot, cursor.seen | {r.id for r in rows if r.id})
+    return rows, TailCursor(str(records[0]["snapshot"]))
 
 
 # A job with no request for this long, with failures not yet resolved, is stalled.

@@ -93,13 +93,15 @@ ORDER BY l.occurred_at DESC, l.id DESC
 LIMIT $6;
 
 -- name: log_tail_start
-SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
+-- The snapshot a tail starts from: rows it cannot see are the tail's.
+SELECT pg_current_snapshot()::text;
 
 -- name: log_tail
--- Rows of transactions at or after $2 (a snapshot's xmin) not delivered yet ($3),
--- started after $4, and this statement's own xmin: the next call's horizon.
-SELECT h.horizon, p.*
-FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) AS h
+-- Rows of the org committed since snapshot $2 (invisible to it, visible now), not
+-- delivered in an earlier batch ($3), started after $4 (partition pruning); and
+-- this statement's own snapshot, from which the next call goes on.
+SELECT h.snapshot, p.*
+FROM (SELECT pg_current_snapshot()::text AS snapshot) AS h
 LEFT JOIN LATERAL (
     SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
            l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail,
@@ -111,7 +113,10 @@ LEFT JOIN LATERAL (
                SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
            ) END AS unresolved
     FROM provisioning_log l
-    WHERE l.org_id = $1 AND l.xid >= $2::text::xid8 AND l.id <> ALL($3::bigint[])
+    WHERE l.org_id = $1
+      AND l.xid >= pg_snapshot_xmin($2::text::pg_snapshot)
+      AND NOT pg_visible_in_snapshot(l.xid, $2::text::pg_snapshot)
+      AND l.id <> ALL($3::bigint[])
       AND l.occurred_at >= $4
     ORDER BY l.xid, l.id
     LIMIT $5

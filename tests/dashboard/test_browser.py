@@ -90,7 +90,12 @@ def start_serve(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes], 
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
             cwd=ROOT,
-            env=clean_env(DATABASE_URL=database_url),
+            # Each serve its own data folder (metrics files, log spool); one database.
+            env=clean_env(
+                DATABASE_URL=database_url,
+                GATEWAY_DATA_DIR=str(log.parent / f"data-{port}"),
+                METRICS_LISTEN="off",
+            ),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
