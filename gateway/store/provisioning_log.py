@@ -233,7 +233,16 @@ _FILTERS = {
 }
 
 
-def _filters(where: LogFilter, driver: str, first: int) -> tuple[str, list[Any]]:
+# Filters on the log's own columns (never on the unresolved-failures table).
+_LOG_ONLY = frozenset({"outcome", "code", "target_id"})
+
+
+def _filters(where: LogFilter, driver: str, first: int) -> tuple[str, str, list[Any]]:
+    """(fragments on the driving table, fragments on the log's own columns, values).
+
+    With the log driving the page both go in one place; with unresolved failures
+    driving it, the log's own columns are filtered where each row is fetched.
+    """
     keys, ranges = target_keys(where.target) if where.target else ([], None)
     chosen: list[tuple[str, list[Any]]] = [
         (name, [value])
@@ -250,12 +259,16 @@ def _filters(where: LogFilter, driver: str, first: int) -> tuple[str, list[Any]]
     if ranges is not None:
         (user_low, group_low), (user_high, group_high) = ranges
         chosen.append(("ranges", [user_low, user_high, group_low, group_high]))
-    fragments, params, n = [], [], first
+    on_driver: list[str] = []
+    on_log: list[str] = []
+    params: list[Any] = []
+    n = first
     for name, values in chosen:
-        fragments.append(_FILTERS[name].format(a=driver, n=n, n1=n + 1, n2=n + 2, n3=n + 3))
+        fragment = _FILTERS[name].format(a=driver, n=n, n1=n + 1, n2=n + 2, n3=n + 3)
+        (on_log if name in _LOG_ONLY and driver != "l" else on_driver).append(fragment)
         params.extend(values)
         n += len(values)
-    return "\n  ".join(fragments), params
+    return "\n  ".join(on_driver), "\n      ".join(on_log), params
 
 
 async def list_log(
@@ -279,8 +292,9 @@ async def list_log(
         records = await conn.fetch(QUERIES["log_page_unattributed"], *window)
     else:
         name, driver = ("log_page_unresolved", "u") if where.unresolved else ("log_page", "l")
-        fragment, values = _filters(where, driver, first=7)
+        fragment, log_fragment, values = _filters(where, driver, first=7)
         sql = QUERIES[name].replace("/*filters*/", fragment)
+        sql = sql.replace("/*log_filters*/", log_fragment)
         records = await conn.fetch(sql, org_id, *window, *values)
     rows = [_row(r) for r in records]
     if len(rows) > limit:

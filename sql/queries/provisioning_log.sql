@@ -27,7 +27,11 @@ LIMIT $6;
 
 -- name: log_page_unresolved
 -- Like log_page, for failures that still need action: read from the small table of
--- unresolved failures, newest first (the filters marker as in log_page).
+-- unresolved failures, newest first (the filters marker as in log_page; filters on
+-- the log's own columns go to the log-filters marker). Each unresolved failure
+-- fetches its row by primary key in a LATERAL that cannot be flattened (LIMIT 1),
+-- so the page is a walk of the small table that stops at the limit: at 10 million
+-- rows the planner otherwise prefers joining against the whole log.
 SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
        l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
        l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
@@ -35,7 +39,12 @@ SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.req
        host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
        l.xid::text::bigint AS xid, true AS unresolved
 FROM unresolved_failures u
-JOIN provisioning_log l ON l.id = u.log_id AND l.occurred_at = u.occurred_at AND l.org_id = u.org_id
+CROSS JOIN LATERAL (
+    SELECT * FROM provisioning_log l
+    WHERE l.org_id = u.org_id AND l.id = u.log_id AND l.occurred_at = u.occurred_at
+      /*log_filters*/
+    LIMIT 1
+) AS l
 WHERE u.org_id = $1
   AND u.occurred_at >= $2 AND u.occurred_at < $3
   AND (u.occurred_at, u.log_id) < ($4, $5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -693,7 +694,7 @@ async def _plan_text(db: asyncpg.Connection, sql: str, args: tuple[Any, ...]) ->
 
 def _captured(calls: list[tuple[str, tuple[Any, ...]]], name: str) -> tuple[str, tuple[Any, ...]]:
     # The text before the store's fixed filter fragments.
-    head = QUERIES[name].split("/*filters*/")[0].split("/*job*/")[0]
+    head = re.split(r"/\*\w+\*/", QUERIES[name])[0]
     (call,) = [c for c in calls if c[0].startswith(head)]
     return call
 
