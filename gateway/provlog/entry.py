@@ -104,8 +104,8 @@ class LogEntry:
             reason=described.reason,
             target_type=target.type if target else None,
             target_id=_uuid(target.id) if target else None,
-            target_name=target.name if target else None,
-            target_display=target.display if target else None,
+            target_name=_cut(target.name) if target else None,
+            target_display=_cut(target.display) if target else None,
             target_key=target_key(target),
             occurred_at=self.occurred_at,
             request_id=self.request_id,
@@ -136,10 +136,20 @@ def target_key(target: Target | None) -> str | None:
     if target is None:
         return None
     if target.name:
-        return f"{target.type.lower()}:{target.name.casefold()}"
+        # Cut like the name itself: an index row holds a few kilobytes at most.
+        return f"{target.type.lower()}:{target.name[:_TARGET_TEXT].casefold()}"
     if target.id:
         return f"{target.type.lower()}:{target.id}"
     return None
+
+
+# Names longer than any the gateway accepts (256) are refused requests; the row
+# keeps enough to recognise them, and its indexes stay within their row size.
+_TARGET_TEXT = 512
+
+
+def _cut(text: str | None) -> str | None:
+    return text[:_TARGET_TEXT] if text is not None else None
 
 
 def _response_text(body: bytes | None, limit: int) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import re
 import uuid
@@ -281,3 +282,23 @@ async def test_metrics_equal_the_log_counts(
     assert from_metrics == from_log
     assert from_log[("Create user", "warning")] == 1
     assert 'scim_provisioning_warnings_total{code="duplicate_account"} 1.0' in text
+
+
+async def test_a_huge_user_name_still_gets_its_row(
+    client: Client, base: str, acme: OrgWithToken, db: asyncpg.Connection
+) -> None:
+    """A 1 MiB userName is refused; its log row (target name and key cut) is not lost."""
+    body = okta_create_user("x" * (1024 * 1024) + "@example.com")
+    resp = await client.post(
+        f"{base}/Users",
+        headers={**acme.headers, **SCIM_JSON},
+        data=io.BytesIO(json.dumps(body).encode()),
+    )
+    assert 400 <= resp.status < 500
+    row = await db.fetchrow(
+        "SELECT status, length(target_name) AS n, length(target_key) AS k FROM provisioning_log "
+        "WHERE request_id = $1",
+        resp.headers["X-Request-Id"],
+    )
+    assert row is not None
+    assert (row["status"], row["n"], row["k"]) == (resp.status, 512, 517)
