@@ -155,6 +155,27 @@ async def record_json(conn: Connection, entry: str) -> Recorded:
     return Recorded.parse(await conn.fetchval(QUERIES["insert_log_row"], entry))
 
 
+def _log_reads() -> dict[str, str]:
+    """The reads of log rows, with the one column list of sql/queries in their markers."""
+
+    def select_list(name: str) -> str:
+        text = QUERIES[name]
+        start = re.search(r"(?m)^SELECT ", text)
+        assert start is not None, name
+        return text[start.end() :]
+
+    columns, unresolved = select_list("log_row_columns"), select_list("log_row_unresolved")
+    names = ("log_page", "log_page_unresolved", "log_page_unattributed", "log_row",
+             "log_target_history", "log_tail")  # fmt: skip
+    return {
+        name: QUERIES[name]
+        .replace("/*log_row*/", f"{columns},\n       {unresolved}")
+        .replace("/*log_row_columns*/", columns)
+        for name in names
+    }
+
+
+LOG_READS = _log_reads()
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -289,11 +310,11 @@ async def list_log(
         limit + 1,
     ]
     if org_id is None:
-        records = await conn.fetch(QUERIES["log_page_unattributed"], *window)
+        records = await conn.fetch(LOG_READS["log_page_unattributed"], *window)
     else:
         name, driver = ("log_page_unresolved", "u") if where.unresolved else ("log_page", "l")
         fragment, log_fragment, values = _filters(where, driver, first=7)
-        sql = QUERIES[name].replace("/*filters*/", fragment)
+        sql = LOG_READS[name].replace("/*filters*/", fragment)
         sql = sql.replace("/*log_filters*/", log_fragment)
         records = await conn.fetch(sql, org_id, *window, *values)
     rows = [_row(r) for r in records]
@@ -305,7 +326,7 @@ async def list_log(
 
 
 async def log_row(conn: Connection, org_id: uuid.UUID, row_id: int) -> LogRow | None:
-    record = await conn.fetchrow(QUERIES["log_row"], org_id, row_id)
+    record = await conn.fetchrow(LOG_READS["log_row"], org_id, row_id)
     return _row(record) if record else None
 
 
@@ -327,7 +348,7 @@ async def target_history(
     rows = [
         _row(r)
         for r in await conn.fetch(
-            QUERIES["log_target_history"],
+            LOG_READS["log_target_history"],
             org_id,
             keys,
             target_id,
@@ -387,7 +408,7 @@ async def log_tail(
     a long outage) appear in pages, not in the tail.
     """
     records = await conn.fetch(
-        QUERIES["log_tail"],
+        LOG_READS["log_tail"],
         org_id,
         cursor.snapshot,
         list(cursor.seen),

@@ -3,20 +3,29 @@
 -- returns '<outcome>:<code>' as stored.
 SELECT record_provisioning_log($1);
 
--- name: log_page
--- An org's rows, newest first, before a (occurred_at, id) cursor. $1 org, $2 since,
--- $3 until, $4/$5 cursor, $6 limit. The gateway replaces the filters marker with one fixed
--- fragment per filter that is set (values from $7 on), so every plan, generic or
--- custom, sees exactly the conditions that apply and uses their index.
+-- name: log_row_columns
+-- The columns of a LogRow, for the reads below: the store puts them in place of
+-- their log_row_columns marker, and with log_row_unresolved in place of the
+-- log_row marker.
 SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
        l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
        l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
        l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
        host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
-       l.xid::text::bigint AS xid,
-       CASE WHEN l.outcome = 'failure' THEN EXISTS (
+       l.xid::text::bigint AS xid
+
+-- name: log_row_unresolved
+-- Whether a failure row still needs action (NULL for other outcomes).
+SELECT CASE WHEN l.outcome = 'failure' THEN EXISTS (
            SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
        ) END AS unresolved
+
+-- name: log_page
+-- An org's rows, newest first, before a (occurred_at, id) cursor. $1 org, $2 since,
+-- $3 until, $4/$5 cursor, $6 limit. The gateway replaces the filters marker with one fixed
+-- fragment per filter that is set (values from $7 on), so every plan, generic or
+-- custom, sees exactly the conditions that apply and uses their index.
+SELECT /*log_row*/
 FROM provisioning_log l
 WHERE l.org_id = $1
   AND l.occurred_at >= $2 AND l.occurred_at < $3
@@ -32,12 +41,7 @@ LIMIT $6;
 -- fetches its row by primary key in a LATERAL that cannot be flattened (LIMIT 1),
 -- so the page is a walk of the small table that stops at the limit: at 10 million
 -- rows the planner otherwise prefers joining against the whole log.
-SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
-       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
-       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
-       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
-       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
-       l.xid::text::bigint AS xid, true AS unresolved
+SELECT /*log_row_columns*/, true AS unresolved
 FROM unresolved_failures u
 CROSS JOIN LATERAL (
     SELECT * FROM provisioning_log l
@@ -55,12 +59,7 @@ LIMIT $6;
 -- name: log_page_unattributed
 -- Rows no org could be found for (no token, an unknown one), for operators.
 -- $1 since, $2 until, $3/$4 cursor, $5 limit.
-SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
-       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
-       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
-       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
-       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
-       l.xid::text::bigint AS xid, NULL::boolean AS unresolved
+SELECT /*log_row_columns*/, NULL::boolean AS unresolved
 FROM provisioning_log l
 WHERE l.org_id IS NULL
   AND l.occurred_at >= $1 AND l.occurred_at < $2
@@ -70,29 +69,13 @@ LIMIT $5;
 
 -- name: log_row
 -- One row of an org, with whether it still needs action.
-SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
-       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
-       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
-       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
-       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
-       l.xid::text::bigint AS xid,
-       CASE WHEN l.outcome = 'failure' THEN EXISTS (
-           SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
-       ) END AS unresolved
+SELECT /*log_row*/
 FROM provisioning_log l
 WHERE l.org_id = $1 AND l.id = $2;
 
 -- name: log_target_history
 -- A user's or team's rows, newest first: by target key ($2) or by id ($3).
-SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
-       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
-       l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
-       l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
-       host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
-       l.xid::text::bigint AS xid,
-       CASE WHEN l.outcome = 'failure' THEN EXISTS (
-           SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
-       ) END AS unresolved
+SELECT /*log_row*/
 FROM provisioning_log l
 WHERE l.org_id = $1
   -- Two index probes (target key, target id), OR'ed in a bitmap.
@@ -112,15 +95,7 @@ SELECT pg_current_snapshot()::text;
 SELECT h.snapshot, p.*
 FROM (SELECT pg_current_snapshot()::text AS snapshot) AS h
 LEFT JOIN LATERAL (
-    SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
-           l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail,
-           l.outcome, l.code, l.code_args, l.reason, l.target_type, l.target_id,
-           l.target_name, l.target_display, l.target_key, l.scim_type, l.detail,
-           l.auth_failure, l.user_agent, host(l.client_ip) AS client_ip, l.request_body,
-           l.response_body, l.notes, l.xid::text::bigint AS xid,
-           CASE WHEN l.outcome = 'failure' THEN EXISTS (
-               SELECT 1 FROM unresolved_failures u WHERE u.org_id = l.org_id AND u.log_id = l.id
-           ) END AS unresolved
+    SELECT /*log_row*/
     FROM provisioning_log l
     WHERE l.org_id = $1
       AND l.xid >= pg_snapshot_xmin($2::text::pg_snapshot)
