@@ -21,7 +21,7 @@ from gateway.appkeys import (
     PAGE_CURSORS,
     SCIM_APP,
     SETTINGS,
-    TOKEN_OWNERS,
+    TOKEN_CACHE,
 )
 from gateway.db import pool_ctx
 from gateway.dbstate import DatabaseState
@@ -36,6 +36,7 @@ from gateway.monitoring import (
 from gateway.paging import PageCursors
 from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
+from gateway.scim.tokencache import TokenCache
 from gateway.settings import Settings
 
 
@@ -86,7 +87,7 @@ def create_app(
         org_label_limit=settings.metrics_org_limit,
     )
     app[PAGE_CURSORS] = PageCursors()
-    app[TOKEN_OWNERS] = {}
+    app[TOKEN_CACHE] = TokenCache(settings.auth_cache_seconds)
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(metrics_sampler_ctx)

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    import uuid
-
     import asyncpg
 
     from dashboard.live import LiveLog
@@ -23,6 +21,7 @@ if TYPE_CHECKING:
     from gateway.provlog.entry import LogEntry
     from gateway.provlog.spool import LogSpool
     from gateway.scim.context import ScimContext
+    from gateway.scim.tokencache import TokenCache
     from gateway.settings import Settings
     from gateway.store.admins import Session
 
@@ -46,10 +45,8 @@ PAGE_CURSORS: web.AppKey[PageCursors] = web.AppKey("page_cursors")
 # Provisioning-log rows kept on disk while the database is away.
 LOG_SPOOL: web.AppKey[LogSpool] = web.AppKey("log_spool")
 
-# Tokens seen valid recently: digest → (org id, token id). Only to file the log
-# rows of requests that failed because the database was away under their org;
-# never to authorize.
-TOKEN_OWNERS: web.AppKey[dict[bytes, tuple[uuid.UUID, uuid.UUID]]] = web.AppKey("token_owners")
+# What each SCIM token authenticated as, reused for under a second (see TokenCache).
+TOKEN_CACHE: web.AppKey[TokenCache] = web.AppKey("token_cache")
 
 # Set when the connection must close after the response (a stalled body).
 CLOSE_CONNECTION: web.RequestKey[bool] = web.RequestKey("close_connection")

@@ -199,11 +199,13 @@ async def create_pool(
             # A row another request holds locked is waited for this long, then the
             # request answers 503 with Retry-After instead of holding its connection.
             "lock_timeout": f"{settings.db_lock_timeout_ms}ms",
-            # asyncpg prepares every statement; after five runs PostgreSQL may switch to
-            # a generic plan that ignores the values, and for skewed data (a team of
-            # 100,000 among teams of 10, an email GIN lookup under LIMIT) that plan
-            # scans. Planning with the values costs tenths of a millisecond.
-            "plan_cache_mode": "force_custom_plan",
+            # asyncpg prepares every statement, and PostgreSQL may then reuse a generic
+            # plan: right for the hot statements (unique-index lookups, inserts), whose
+            # re-planning cost 0.3-0.6 ms each (issue 12). The few plans that must see
+            # the values (the duplicate-account email lookup under LIMIT, the job
+            # bookkeeping of a log row) live in functions declared with
+            # `SET plan_cache_mode = force_custom_plan` (sql/migrations).
+            "plan_cache_mode": "auto",
         },
     )
     await pool

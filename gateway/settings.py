@@ -104,6 +104,9 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     log_body_limit: int = 16 * 1024
     token_touch_seconds: int = 60
+    # How long one process reuses a token's authentication (0: never): a revoke
+    # refuses the token on every worker and replica within this time.
+    auth_cache_seconds: float = 0.5
     log_retention_days: int = 90
     # Where /metrics answers without a token: a listener of its own (None: none).
     metrics_listen: tuple[str, int] | None = None
@@ -197,6 +200,7 @@ class Settings:
             log_spool_max_bytes=_int(
                 env, "LOG_SPOOL_MAX_BYTES", 64 * 1024 * 1024, minimum=64 * 1024
             ),
+            auth_cache_seconds=_int(env, "AUTH_CACHE_MS", 500, minimum=0, maximum=1000) / 1000,
             token_expiry_days=_int(env, "TOKEN_EXPIRY_DAYS", 365, minimum=1, maximum=730),
             max_active_tokens=_int(env, "MAX_ACTIVE_TOKENS_PER_ORG", 2, minimum=1),
             db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT_MS", 5000, minimum=100) / 1000,

@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 
+import uvloop
 from aiohttp import web
 
 from gateway.app import create_app
@@ -48,7 +49,7 @@ def main() -> None:
     if supervisor_pid:
         app.cleanup_ctx.append(watch_supervisor)
     # The same runner as a single process: SIGTERM drains (/readyz 503), then stops.
-    asyncio.run(serve(app, settings, reuse_port=True))
+    uvloop.run(serve(app, settings, reuse_port=True))
 
 
 if __name__ == "__main__":

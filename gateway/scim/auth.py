@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import LOG_ENTRY, METRICS, SETTINGS, TOKEN_OWNERS
+from gateway.appkeys import LOG_ENTRY, METRICS, SETTINGS, TOKEN_CACHE
 from gateway.scim.context import CONNECTION_ERRORS, request_conn
 from gateway.scim.errors import ScimError
 from gateway.store import tokens as token_store
@@ -61,7 +61,6 @@ AUTH_FAILURE_DETAILS: dict[AuthFailure, str] = {
 }
 
 
-_OWNERS_KEPT = 10_000
 _BROKEN_FORMS = frozenset({AuthFailure.DOUBLE_PREFIX, AuthFailure.WRAPPED, AuthFailure.TOO_LONG})
 
 
@@ -79,28 +78,27 @@ async def authenticate_request(request: web.Request) -> AuthFailure | None:
             if owner is not None:
                 entry.org_id, entry.token_id = owner
         return presented
-    owners = request.config_dict[TOKEN_OWNERS]
-    try:
-        conn = await request_conn(request)
-        result = await token_store.authenticate(
-            conn,
-            presented,
-            user_agent=entry.user_agent,
-            client_ip=entry.client_ip,
-            touch_seconds=request.config_dict[SETTINGS].token_touch_seconds,
-        )
-    except CONNECTION_ERRORS:
-        # The database is away: file the failure under the org this token had.
-        entry.org_id, entry.token_id = owners.get(presented.digest, (None, None))
-        raise
+    cache = request.config_dict[TOKEN_CACHE]
+    result = cache.fresh(presented.digest)
+    if result is None:
+        try:
+            conn = await request_conn(request)
+            result = await token_store.authenticate(
+                conn,
+                presented,
+                user_agent=entry.user_agent,
+                client_ip=entry.client_ip,
+                touch_seconds=request.config_dict[SETTINGS].token_touch_seconds,
+            )
+        except CONNECTION_ERRORS:
+            # The database is away: file the failure under the org this token had.
+            entry.org_id, entry.token_id = cache.owner(presented.digest) or (None, None)
+            raise
+        cache.put(presented.digest, result)
     if isinstance(result, AuthFailure):
         return result
     entry.org_id = result.org_id
     entry.token_id = result.token_id
-    if isinstance(result, token_store.Authenticated):
-        if len(owners) >= _OWNERS_KEPT:
-            owners.clear()
-        owners[presented.digest] = (result.org_id, result.token_id)
     if isinstance(result, token_store.Refused):
         # A revoked or expired token still names its org, whose admin must see these 401s.
         return result.failure

@@ -31,6 +31,7 @@ class TokenInfo:
 class Authenticated:
     org_id: uuid.UUID
     token_id: uuid.UUID
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ async def authenticate(
         return Refused(AuthFailure.REVOKED, row["org_id"], row["id"])
     if not row["usable"]:
         return Refused(AuthFailure.EXPIRED, row["org_id"], row["id"])
-    return Authenticated(org_id=row["org_id"], token_id=row["id"])
+    return Authenticated(org_id=row["org_id"], token_id=row["id"], expires_at=row["expires_at"])
 
 
 async def token_owner(

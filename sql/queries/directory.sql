@@ -38,7 +38,7 @@ ORDER BY p.sort_key;
 
 -- name: directory_resource_count
 -- Users or teams in the org, from the counter the triggers keep.
-SELECT coalesce((SELECT total FROM scim_resource_counts WHERE org_id = $1 AND resource = $2), 0);
+SELECT coalesce((SELECT sum(total) FROM scim_resource_counts WHERE org_id = $1 AND resource = $2), 0)::bigint;
 
 -- name: directory_user
 SELECT u.id, u.user_name, u.display_name, u.active, u.external_id, u.created_at, u.updated_at,

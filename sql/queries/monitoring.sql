@@ -39,18 +39,19 @@ FROM (
 -- name: monitoring_org_state
 -- The same per org, for the $1 orgs with the most users (the org label's cap).
 WITH top AS (
-    SELECT org_id, total AS users
+    SELECT org_id, sum(total)::bigint AS users
     FROM scim_resource_counts
     WHERE resource = 'User'
-    ORDER BY total DESC, org_id
+    GROUP BY org_id
+    ORDER BY users DESC, org_id
     LIMIT $1
 )
 SELECT o.slug,
        top.users,
        (SELECT count(*) FROM scim_users u
          WHERE u.org_id = top.org_id AND u.active IS FALSE) AS users_deactivated,
-       coalesce((SELECT g.total FROM scim_resource_counts g
-                  WHERE g.org_id = top.org_id AND g.resource = 'Group'), 0) AS teams,
+       coalesce((SELECT sum(g.total) FROM scim_resource_counts g
+                  WHERE g.org_id = top.org_id AND g.resource = 'Group'), 0)::bigint AS teams,
        (SELECT count(*) FROM scim_tokens t
          WHERE t.org_id = top.org_id AND t.revoked_at IS NULL
            AND (t.expires_at IS NULL OR t.expires_at > now())) AS tokens_active

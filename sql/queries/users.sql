@@ -73,7 +73,7 @@ FROM (
                 ELSE (SELECT count(*) FROM scim_users u WHERE u.org_id = $1 AND u.seq <= $2)
            END AS before
     FROM (
-        SELECT coalesce(max(total), 0) AS total, coalesce(max(changes), 0) AS changes
+        SELECT coalesce(sum(total), 0)::bigint AS total, coalesce(sum(changes), 0)::bigint AS changes
         FROM scim_resource_counts WHERE org_id = $1 AND resource = 'User'
     ) AS c
     OFFSET 0  -- computed once, not inlined into each branch

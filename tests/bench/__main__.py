@@ -41,6 +41,8 @@ from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from gateway.store.provisioning_log import LogRow, PendingRow, log_json, record_request
 from gateway.store.users import UserWrite, insert_user
+from tests.bench.ceiling import bench_ceiling
+from tests.bench.first_sync import bench_first_sync
 from tests.bench.log import bench_log
 from tests.conftest import with_database
 from tests.payloads import dumps, okta_create_user
@@ -375,16 +377,49 @@ def main() -> None:
         "separated (default 1000000,10000000; empty to skip)",
     )
     parser.add_argument("--only-log", action="store_true", help="only the provisioning log's reads")
+    parser.add_argument(
+        "--only-ceiling",
+        action="store_true",
+        help="only the served gateway against the ceiling prototype, and the first sync",
+    )
+    parser.add_argument(
+        "--ceiling-users", type=int, default=100_000, help="users seeded for it (default 100,000)"
+    )
+    parser.add_argument(
+        "--ceiling-rounds", type=int, default=2, help="interleaved rounds (default 2)"
+    )
+    parser.add_argument(
+        "--ceiling-seconds", type=int, default=5, help="seconds per wrk run (default 5)"
+    )
+    parser.add_argument(
+        "--first-sync-users",
+        default="10000",
+        help="users of the Okta first sync against a served gateway, comma-separated sizes "
+        "(default 10000; e.g. 10000,100000; empty to skip)",
+    )
     args = parser.parse_args()
     log_sizes = sorted(int(n) for n in args.log_rows.split(",") if n.strip())
+    sync_sizes = [int(n) for n in args.first_sync_users.split(",") if n.strip()]
+
+    def served(url: str) -> None:
+        if args.only_log:
+            return
+        bench_ceiling(url, args.ceiling_users, args.ceiling_rounds, args.ceiling_seconds)
+        for users in sync_sizes:
+            bench_first_sync(url, users)
+
     server_url = os.environ.get("BENCH_DATABASE_URL")
     if server_url:
-        asyncio.run(run(server_url, args.users, args.requests, log_sizes, args.only_log))
+        if not args.only_ceiling:
+            asyncio.run(run(server_url, args.users, args.requests, log_sizes, args.only_log))
+        served(server_url)
         return
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     tmp.chmod(0o755)
     with throwaway_postgres(tmp) as url:
-        asyncio.run(run(url, args.users, args.requests, log_sizes, args.only_log))
+        if not args.only_ceiling:
+            asyncio.run(run(url, args.users, args.requests, log_sizes, args.only_log))
+        served(url)
 
 
 if __name__ == "__main__":
