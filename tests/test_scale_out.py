@@ -14,13 +14,8 @@ as two replicas behind a load balancer would be.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,12 +25,10 @@ from urllib.parse import quote
 import aiohttp
 import asyncpg
 
-from gateway.settings import DEFAULT_SCIM_BASE_PATH
 from tests.conftest import database_with_org, drop_database
-from tests.metrics_text import Scrape
 from tests.okta_sync import OktaClient
 from tests.payloads import okta_create_user
-from tests.test_metrics import free_port
+from tests.served import Gateways, import_walk
 
 USERS = 1_000
 PAGE = 100
@@ -43,124 +36,23 @@ UPKEEP_LOCK = 6636323005470001  # sql/queries/provisioning_log.sql try_upkeep_lo
 
 
 @dataclass
-class Gateway:
-    process: asyncio.subprocess.Process
-    port: int
-    metrics_port: int
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}{DEFAULT_SCIM_BASE_PATH}"
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", errors="replace")
-
-
-@dataclass
 class Deployment:
-    """A database with one org and its token, and a way to start gateways on it."""
+    """A database with one org and its token, and gateways served on it."""
 
     url: str
     org_id: uuid.UUID
     token: str
-    start: Callable[[int], Awaitable[list[Gateway]]]
-
-
-async def _wait_until_up(session: aiohttp.ClientSession, gateway: Gateway) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if gateway.process.returncode is not None:
-            raise AssertionError(f"serve exited {gateway.process.returncode}: {gateway.output()}")
-        try:
-            async with session.get(f"http://127.0.0.1:{gateway.port}/readyz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"serve did not come up in 60 s: {gateway.output()}")
-
-
-async def _stop(gateway: Gateway) -> None:
-    if gateway.process.returncode is None:
-        gateway.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(gateway.process.wait(), 45)
-        except TimeoutError:
-            gateway.process.kill()
-            await gateway.process.wait()
+    gateways: Gateways
 
 
 @asynccontextmanager
 async def deployment(pg_server_url: str, tmp_path: Path) -> AsyncIterator[Deployment]:
     url, org, token = await database_with_org(pg_server_url)
-    started: list[Gateway] = []
-
-    async def start(count: int) -> list[Gateway]:
-        """`count` gateways at once, each `serve --workers 1` with its own port and data."""
-        gateways: list[Gateway] = []
-        for _ in range(count):
-            n = len(started) + len(gateways)
-            port, metrics_port = free_port(), free_port()
-            env = {
-                **os.environ,
-                "DATABASE_URL": url,
-                "GATEWAY_DATA_DIR": str(tmp_path / f"gateway{n}"),
-                "METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
-                "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-                # Correctness, not admission control: Okta's 8 connections never wait.
-                "SCIM_RATE_LIMIT_PER_SECOND": "100000",
-                "SCIM_RATE_LIMIT_BURST": "100000",
-                "ORG_POOL_SHARE_PERCENT": "100",
-                "DB_ACQUIRE_TIMEOUT_MS": "30000",
-                "SHUTDOWN_DRAIN_SECONDS": "0",
-            }
-            log = tmp_path / f"gateway{n}.log"
-            with log.open("wb") as out:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    *("-m", "gateway", "serve", "--workers", "1", "--port", str(port)),
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            gateways.append(Gateway(process, port, metrics_port, log))
-        started.extend(gateways)
-        async with aiohttp.ClientSession() as session:
-            await asyncio.gather(*(_wait_until_up(session, g) for g in gateways))
-        return gateways
-
     try:
-        yield Deployment(url, org.id, token, start)
+        async with Gateways(url, tmp_path) as gateways:
+            yield Deployment(url, org.id, token, gateways)
     finally:
-        await asyncio.gather(*(_stop(g) for g in started))
         await drop_database(pg_server_url, url)
-
-
-async def pages_by_mode(session: aiohttp.ClientSession, gateway: Gateway) -> dict[str, float]:
-    async with session.get(f"http://127.0.0.1:{gateway.metrics_port}/metrics") as resp:
-        assert resp.status == 200
-        scrape = Scrape(await resp.text())
-    return {
-        mode: scrape.value("scim_list_pages_total", resource="User", mode=mode)
-        for mode in ("keyset", "offset")
-    }
-
-
-async def import_walk(clients: list[OktaClient]) -> list[str]:
-    """Okta's import: every page of /Users, page n served by clients[n % len(clients)]."""
-    ids: list[str] = []
-    start, page = 1, 0
-    while True:
-        okta = clients[page % len(clients)]
-        status, body = await okta.call("GET", f"/Users?startIndex={start}&count={PAGE}")
-        assert status == 200, body
-        assert body["startIndex"] == start
-        ids += [r["id"] for r in body.get("Resources", [])]
-        start, page = start + PAGE, page + 1
-        if start > body["totalResults"]:
-            return ids
 
 
 async def test_two_processes_serve_a_first_sync_and_an_import_as_one(
@@ -168,7 +60,7 @@ async def test_two_processes_serve_a_first_sync_and_an_import_as_one(
 ) -> None:
     async with AsyncExitStack() as stack:
         deployed = await stack.enter_async_context(deployment(pg_server_url, tmp_path))
-        gateways = await deployed.start(2)
+        gateways = await deployed.gateways.start(2)
         session = await stack.enter_async_context(aiohttp.ClientSession())
         clients = [OktaClient(session, g.base, deployed.token) for g in gateways]
 
@@ -212,7 +104,7 @@ async def test_two_processes_serve_a_first_sync_and_an_import_as_one(
         # Pages after the first: 9 of the alternating walk (4 on the first process, 5 on
         # the second, each continuing the other's), 9 of the single one; none by OFFSET.
         pages = USERS // PAGE - 1
-        counts = [await pages_by_mode(session, g) for g in gateways]
+        counts = [await g.pages_by_mode(session) for g in gateways]
         assert counts == [
             {"keyset": pages // 2 + pages, "offset": 0},
             {"keyset": pages - pages // 2, "offset": 0},
@@ -252,16 +144,16 @@ async def test_partition_upkeep_runs_in_one_of_two_processes_starting_together(
             )
             # Another process is in the middle of upkeep: both start, neither touches it.
             assert await holder.fetchval("SELECT pg_try_advisory_lock($1)", UPKEEP_LOCK)
-            waiting = await deployed.start(2)
+            waiting = await deployed.gateways.start(2)
             assert await _log_partitions(deployed.url) == complete - ahead
             assert await holder.fetchval("SELECT count(*) FROM scim_page_positions") == 1
             for gateway in waiting:
                 assert "another process holds the lock; skipped" in gateway.output()
             await holder.execute("SELECT pg_advisory_unlock($1)", UPKEEP_LOCK)
-            await asyncio.gather(*(_stop(g) for g in waiting))
+            await asyncio.gather(*(g.stop() for g in waiting))
 
             # Two start together: one does it all, the other skips or finds nothing to do.
-            racing = await deployed.start(2)
+            racing = await deployed.gateways.start(2)
             assert await _log_partitions(deployed.url) == complete
             assert await holder.fetchval("SELECT count(*) FROM scim_page_positions") == 0
         finally:

@@ -5,7 +5,8 @@
     make bench BENCH_ARGS="--only-log --log-rows 1000000,10000000"
 
 Prints latency percentiles and the ratios that matter: the cost of an import page
-near the end of a large org against the first page (keyset vs OFFSET), and the
+near the end of a large org against the first page (keyset vs OFFSET), the same
+import walked across two gateway processes (tests/bench/scale_out.py), and the
 round trips per request.
 """
 
@@ -41,6 +42,7 @@ from gateway.store import tokens as token_store
 from gateway.store.provisioning_log import LogRow, PendingRow, log_json, record_request
 from gateway.store.users import UserWrite, insert_user
 from tests.bench.log import bench_log
+from tests.bench.scale_out import bench_two_processes
 from tests.conftest import with_database
 from tests.payloads import dumps, okta_create_user
 
@@ -90,6 +92,7 @@ async def run(
         await conn.execute("ANALYZE scim_users")
         print(f"seeded in {time.perf_counter() - started:.1f} s")
         await conn.close()
+        await bench_two_processes(url, token)
 
         app = create_app(Settings(database_url=url, public_base_url="https://bench.example"))
         async with (
