@@ -10,6 +10,7 @@ walk is (OFFSET: what most pages cost when positions were kept per process).
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 import time
@@ -33,6 +34,13 @@ def _summary(samples: list[float]) -> str:
 
 async def bench_two_processes(url: str, token: str) -> None:
     directory = Path(tempfile.mkdtemp(prefix="gateway-bench-two-"))
+    try:
+        await _walk(url, token, directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _walk(url: str, token: str, directory: Path) -> None:
     async with Gateways(url, directory) as gateways, aiohttp.ClientSession() as session:
         pair = await gateways.start(2)
         clients = [OktaClient(session, g.base, token) for g in pair]
