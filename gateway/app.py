@@ -18,7 +18,6 @@ from gateway.appkeys import (
     DB_STATE,
     LIVE_LOG,
     METRICS,
-    PAGE_CURSORS,
     SCIM_APP,
     SETTINGS,
     TOKEN_CACHE,
@@ -33,7 +32,6 @@ from gateway.monitoring import (
     metrics_sampler_ctx,
     request_metrics_middleware,
 )
-from gateway.paging import PageCursors
 from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.scim.tokencache import TokenCache
@@ -86,7 +84,6 @@ def create_app(
         multiprocess_dir=settings.metrics_multiproc_dir,
         org_label_limit=settings.metrics_org_limit,
     )
-    app[PAGE_CURSORS] = PageCursors()
     app[TOKEN_CACHE] = TokenCache(settings.auth_cache_seconds)
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)

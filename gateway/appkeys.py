@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from gateway.admission import Admission
     from gateway.dbstate import DatabaseState
     from gateway.metrics import Metrics
-    from gateway.paging import PageCursors
     from gateway.provlog.entry import LogEntry
     from gateway.provlog.spool import LogSpool
     from gateway.scim.context import ScimContext
@@ -40,8 +39,6 @@ APP_NAME: web.AppKey[str] = web.AppKey("app_name")
 DASHBOARD_APP: web.AppKey[web.Application] = web.AppKey("dashboard_app")
 # The dashboard's live log: one poller per process, shared by all open pages.
 LIVE_LOG: web.AppKey[LiveLog] = web.AppKey("live_log")
-# Keyset positions of list walks in progress (see PageCursors).
-PAGE_CURSORS: web.AppKey[PageCursors] = web.AppKey("page_cursors")
 # Provisioning-log rows kept on disk while the database is away.
 LOG_SPOOL: web.AppKey[LogSpool] = web.AppKey("log_spool")
 

@@ -284,6 +284,13 @@ class Metrics:
             ["code", *org],
             registry=registry,
         )
+        self.list_pages = Counter(
+            "scim_list_pages",
+            "List pages after the first (startIndex > 1), by resource and how the page "
+            "was found: keyset (after the position the walk's previous page noted) or offset.",
+            ["resource", "mode"],
+            registry=registry,
+        )
         self.log_write_failures = Counter(
             "scim_provisioning_log_write_failures",
             "Provisioning-log rows that could not be written to the database.",
@@ -374,6 +381,9 @@ class Metrics:
             self.auth_failures.labels(reason=reason.value)
         for error_class in QUERY_ERROR_CLASSES:
             self.query_errors.labels(error_class=error_class)
+        for resource in ("User", "Group"):
+            for mode in ("keyset", "offset"):
+                self.list_pages.labels(resource=resource, mode=mode)
         if org_label_limit is None:
             for event in EVENTS:
                 for outcome in (SUCCESS, FAILURE, WARNING):

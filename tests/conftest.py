@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -82,6 +83,19 @@ async def create_database(server_url: str, *, migrated: bool = True) -> str:
         finally:
             await conn.close()
     return url
+
+
+async def database_with_org(server_url: str) -> tuple[str, org_store.Org, str]:
+    """A new migrated database with the org "acme" and a token of it valid ten days:
+    (its URL, the org, the token), for tests that serve it from other processes."""
+    url = await create_database(server_url)
+    conn = await asyncpg.connect(url)
+    try:
+        org = await org_store.create_org(conn, "acme")
+        token, _ = await token_store.create_token(conn, org.id, expires_in=timedelta(days=10))
+    finally:
+        await conn.close()
+    return url, org, token
 
 
 async def drop_database(server_url: str, url: str) -> None:

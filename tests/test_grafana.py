@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,8 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from gateway.settings import DEFAULT_SCIM_BASE_PATH
-from gateway.store import orgs as org_store
-from gateway.store import tokens as token_store
 from gateway.workers import MULTIPROC_DIR_NAME
-from tests.conftest import create_database, drop_database
+from tests.conftest import database_with_org, drop_database
 from tests.metrics_text import Scrape
 from tests.okta_sync import first_sync
 from tests.test_metrics import free_port
@@ -184,13 +181,7 @@ async def wait_for(what: str, check: Any, within: float = 40.0) -> Any:
 
 @pytest.fixture
 async def gateway(pg_server_url: str, tmp_path: Path) -> AsyncIterator[Gateway]:
-    url = await create_database(pg_server_url)
-    conn = await asyncpg.connect(url)
-    try:
-        org = await org_store.create_org(conn, "acme")
-        token, _ = await token_store.create_token(conn, org.id, expires_in=timedelta(days=10))
-    finally:
-        await conn.close()
+    url, _, token = await database_with_org(pg_server_url)
     port, metrics_port = free_port(), free_port()
     log = tmp_path / "gateway.log"
     env = {

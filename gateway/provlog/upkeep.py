@@ -1,9 +1,11 @@
 """Background upkeep of the provisioning log: partitions ahead, retention behind,
-and the replay of rows spooled while the database was away.
+and the replay of rows spooled while the database was away; with it, the
+expired paging positions of list walks.
 
 Partition upkeep runs in one process at a time (an advisory lock), so several
-workers starting together do not race on CREATE TABLE. Every process replays
-spooled rows (each segment is claimed by one process at a time).
+workers or replicas starting together do not race on CREATE TABLE; the others
+skip it until the next hour. Every process replays spooled rows (each segment
+is claimed by one process at a time).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from gateway.appkeys import DB_POOL, LOG_SPOOL, METRICS, SETTINGS
 from gateway.provlog.spool import LogSpool
+from gateway.store import delete_expired_page_positions
 from gateway.store.provisioning_log import (
     drop_expired_partitions,
     ensure_partitions,
@@ -39,16 +42,21 @@ _TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
 
 async def maintain_log(pool: asyncpg.Pool, retention_days: int) -> tuple[int, int]:
     """Create the coming days' partitions and drop expired ones; (created, dropped).
+    Also forget expired paging positions (scim_page_positions).
 
     Skipped (0, 0) when another process holds the upkeep lock.
     """
     async with pool.acquire() as conn, upkeep_lock(conn) as mine:
         if not mine:
+            logger.info("provisioning-log upkeep: another process holds the lock; skipped")
             return 0, 0
         created = await ensure_partitions(conn)
         dropped = await drop_expired_partitions(conn, retention_days=retention_days)
+        forgotten = await delete_expired_page_positions(conn)
     if created or dropped:
         logger.info("provisioning log: %d partitions created, %d dropped", created, dropped)
+    if forgotten:
+        logger.info("paging: %d expired walk positions forgotten", forgotten)
     return created, dropped
 
 

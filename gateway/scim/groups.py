@@ -43,12 +43,12 @@ from gateway.scim.listing import (
     ListQuery,
     base_url,
     build_query,
+    count_page,
     iso,
     list_response,
     open_window,
     page_params,
     projection,
-    remember_window,
     search_query,
 )
 from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
@@ -370,12 +370,11 @@ async def find_resources(
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total matching and one page of rendered Groups."""
     org_id = request_org(request)
-    window = open_window(request, org_id, "Group", query)
+    window = open_window("Group", query)
     params, where, order = page_params(
         query,
         GROUP_FILTERS,
-        window,
-        [org_id, window.after, window.before, query.count, _wants_members(query)],
+        [org_id, window.walk, window.before, query.count, _wants_members(query)],
         "g.seq",
     )
     page = await store.find_groups(
@@ -386,8 +385,7 @@ async def find_resources(
     # or a startIndex past it is a 200 with the total only, RFC 7644 §3.4.2.4).
     if query.filter and page.total == 1 and page.groups:
         request[LOG_ENTRY].target = group_target(page.groups[0].id, page.groups[0].attrs)
-    last = page.groups[-1].seq if page.groups else None
-    remember_window(request, window, query, len(page.groups), last, page.changes)
+    count_page(request, "Group", query, page.by_keyset)
     base = base_url(request)
     return page.total, [
         project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,8 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.appkeys import PAGE_CURSORS, SETTINGS
-from gateway.paging import PageCursors, Position
+from gateway.appkeys import METRICS, SETTINGS
 from gateway.scim.body import shown
 from gateway.scim.errors import ScimError
 from gateway.scim.filters import FilterTarget, Params, compile_filter, sort_expression
@@ -159,65 +158,47 @@ def projection(request: web.Request) -> ListQuery:
 
 @dataclass(frozen=True)
 class Window:
-    """Where a page starts: `before` rows precede it in the current order; `after` is
-    the last seq before it as remembered by a walk (0 when none is known), seen
-    when the org's inserts and deletes of the type numbered `changes` (-1: unknown).
+    """Where a page starts: `before` rows precede it in the current order, in the
+    walk `walk` (the SHA-256 of its resource type and filter text; None when the
+    page is sorted, which no walk continues by keyset).
 
-    The remembered position is only a candidate: the page query continues after it
-    only when exactly `before` rows come up to it in the current order, checked in
-    the same statement (unfiltered: `changes` is unchanged, or a count says so;
-    filtered: counted in the scan that counts the total). Deletes, renames out of
-    a filter or a stale position from another walk make it land elsewhere, and
-    then the page is found by OFFSET. So a page is always the slice of the current
-    ordering wherever the position was remembered, also once positions are shared
-    between processes.
+    The page query reads where the walk's previous page ended, as noted in the
+    database by whichever process served it (scim_page_positions), and writes
+    where this page ends, in the same statement. The noted position is only a
+    candidate: the query continues after it only when exactly `before` rows come
+    up to it in the current order, checked in the same statement (unfiltered: the
+    org's count of inserts and deletes is unchanged, or a count says so; filtered:
+    counted in the scan that counts the total). Deletes, renames out of a filter
+    or a position noted by another walk make it land elsewhere, and then the page
+    is found by OFFSET. So a page is always the slice of the current ordering,
+    whichever process or replica served the pages before it.
     """
 
-    after: int
+    walk: bytes | None
     before: int
-    changes: int
-    cursor: tuple[Any, ...] | None
 
 
-def open_window(request: web.Request, org_id: uuid.UUID, resource: str, query: ListQuery) -> Window:
-    before = query.start_index - 1
-    if query.sort_by is not None:
-        return Window(0, before, -1, None)
-    cursor = PageCursors.key(org_id, resource, query.filter, query.start_index)
-    remembered = request.config_dict[PAGE_CURSORS].get(cursor) if before else None
-    if remembered is None:
-        return Window(0, before, -1, cursor)
-    changes = -1 if remembered.changes is None else remembered.changes
-    return Window(remembered.seq, before, changes, cursor)
+def open_window(resource: str, query: ListQuery) -> Window:
+    walk = None
+    if query.sort_by is None:
+        walk = hashlib.sha256(f"{resource}\0{query.filter or ''}".encode()).digest()
+    return Window(walk, query.start_index - 1)
 
 
-def remember_window(
-    request: web.Request,
-    window: Window,
-    query: ListQuery,
-    served: int,
-    last_seq: int | None,
-    changes: int | None,
-) -> None:
-    """After serving `served` rows, note where the next page of this walk starts."""
-    if window.cursor is None or not served or last_seq is None:
-        return
-    org_id, resource, filter_text, _ = window.cursor
-    request.config_dict[PAGE_CURSORS].put(
-        PageCursors.key(org_id, resource, filter_text, query.start_index + served),
-        Position(last_seq, changes),
-    )
+def count_page(request: web.Request, resource: str, query: ListQuery, by_keyset: bool) -> None:
+    """Count a page after the first by how it was found (keyset or OFFSET)."""
+    if query.start_index > 1:
+        mode = "keyset" if by_keyset else "offset"
+        request.config_dict[METRICS].list_pages.labels(resource=resource, mode=mode).inc()
 
 
 def page_params(
-    query: ListQuery, target: FilterTarget, window: Window, fixed: list[Any], seq_column: str
+    query: ListQuery, target: FilterTarget, fixed: list[Any], seq_column: str
 ) -> tuple[Params, str | None, str]:
-    """The page query's parameters (`fixed`, then the filter's values or, for an
-    unfiltered list, the window's `changes`), its compiled filter and ORDER BY."""
+    """The page query's parameters (`fixed`, then the filter's values), its compiled
+    filter and ORDER BY."""
     params = Params(fixed)
     where, order = where_and_order(query, target, params, seq_column)
-    if where is None:
-        params.add(window.changes)
     return params, where, order
 
 

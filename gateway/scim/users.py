@@ -26,12 +26,12 @@ from gateway.scim.listing import (
     ListQuery,
     base_url,
     build_query,
+    count_page,
     iso,
     list_response,
     open_window,
     page_params,
     projection,
-    remember_window,
     search_query,
 )
 from gateway.scim.patch import Patcher, parse_operations
@@ -225,9 +225,9 @@ async def find_resources(
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total matching and one page of rendered Users."""
     org_id = request_org(request)
-    window = open_window(request, org_id, "User", query)
+    window = open_window("User", query)
     params, where, order = page_params(
-        query, USER_FILTERS, window, [org_id, window.after, window.before, query.count], "u.seq"
+        query, USER_FILTERS, [org_id, window.walk, window.before, query.count], "u.seq"
     )
     page = await store.find_users(
         await request_conn(request), where=where, order=order, params=params.values
@@ -237,8 +237,7 @@ async def find_resources(
     # or a startIndex past it is a 200 with the total only, RFC 7644 §3.4.2.4).
     if query.filter and page.total == 1 and page.users:
         request[LOG_ENTRY].target = user_target(page.users[0].id, page.users[0].attrs)
-    last = page.users[-1].seq if page.users else None
-    remember_window(request, window, query, len(page.users), last, page.changes)
+    count_page(request, "User", query, page.by_keyset)
     base = base_url(request)
     return page.total, [
         project(render_user(u, base), USER_TYPE, query.attributes, query.excluded)

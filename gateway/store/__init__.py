@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,29 @@ def parse_ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True, slots=True)
 class PageRows:
-    """A page's rows, the total matching, whether it continued a walk by keyset, and
-    (unfiltered lists) the org's count of inserts and deletes of the type."""
+    """A page's rows, the total matching, and whether it continued a walk by keyset."""
 
     total: int
     rows: list[asyncpg.Record]
     by_keyset: bool
-    changes: int | None
+
+
+def _page_queries() -> dict[str, str]:
+    """The page queries, with the position fragments of sql/queries/paging.sql in place."""
+
+    def fragment(name: str) -> str:
+        return re.sub(r"(?m)^--.*\n", "", QUERIES[name]).strip()
+
+    position, note = fragment("page_position"), fragment("note_page_position")
+    return {
+        name: QUERIES[name]
+        .replace("/*page_position*/", position)
+        .replace("/*note_page_position*/", note)
+        for name in ("list_users", "find_users", "list_groups", "find_groups")
+    }
+
+
+PAGE_QUERIES = _page_queries()
 
 
 async def fetch_page(
@@ -43,15 +60,23 @@ async def fetch_page(
     params: list[Any],
 ) -> PageRows:
     """Run a page query: `list_query` when unfiltered, else `find_query` with the
-    compiler's filter in place of its /*filter*/ markers."""
+    compiler's filter in place of its /*filter*/ markers. The statement also notes
+    where the walk's next page starts (scim_page_positions), so it writes."""
     if where is None:
-        sql = QUERIES[list_query].replace("/*order*/", order)
+        sql = PAGE_QUERIES[list_query].replace("/*order*/", order)
     else:
-        sql = QUERIES[find_query].replace("/*filter*/", f"({where})").replace("/*order*/", order)
+        sql = (
+            PAGE_QUERIES[find_query].replace("/*filter*/", f"({where})").replace("/*order*/", order)
+        )
     rows = await conn.fetch(sql, *params)
     return PageRows(
         total=int(rows[0]["total"]) if rows else 0,
         rows=[r for r in rows if r["id"] is not None],
         by_keyset=bool(rows and rows[0]["by_keyset"]),
-        changes=rows[0]["changes"] if rows else None,
     )
+
+
+async def delete_expired_page_positions(conn: Connection) -> int:
+    """Forget where walks that nobody continued in time would have gone on."""
+    status = await conn.execute(QUERIES["delete_expired_page_positions"])
+    return int(status.split()[-1])

@@ -237,14 +237,13 @@ async def delete_group(
 class Page:
     total: int
     groups: list[GroupRecord]
-    by_keyset: bool = False  # continued a walk after its remembered position
-    changes: int | None = None  # see gateway.paging.Position
+    by_keyset: bool = False  # continued a walk after its noted position
 
 
 async def find_groups(
     conn: Connection, *, where: str | None, order: str, params: list[Any]
 ) -> Page:
-    """A page of groups, paged like `find_users`: $1 org, $2 remembered seq, $3 rows
+    """A page of groups, paged like `find_users`: $1 org, $2 the walk, $3 rows
     before the page, $4 limit, $5 read members, then the filter's values."""
     found = await fetch_page(
         conn,
@@ -258,5 +257,4 @@ async def find_groups(
         total=found.total,
         groups=[_record(r) for r in found.rows],
         by_keyset=found.by_keyset,
-        changes=found.changes,
     )

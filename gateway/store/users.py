@@ -175,18 +175,18 @@ async def delete_user(
 class Page:
     total: int
     users: list[UserRecord]
-    by_keyset: bool = False  # continued a walk after its remembered position
-    changes: int | None = None  # see gateway.paging.Position
+    by_keyset: bool = False  # continued a walk after its noted position
 
 
 async def find_users(conn: Connection, *, where: str | None, order: str, params: list[Any]) -> Page:
     """One page of an org's users and the total matching.
 
-    `params` are $1 org id, $2 the seq a walk remembered before the page (0 for
-    none), $3 the rows before the page (startIndex - 1), $4 limit, then the
-    filter's values; `where` (None for every user) and `order` come from the
-    filter compiler. The page continues after $2 only if that lands at row $3 + 1
-    of the current order (see sql/queries/users.sql); else it is found by OFFSET.
+    `params` are $1 org id, $2 the walk (the SHA-256 of its filter text; None
+    for a sorted list), $3 the rows before the page (startIndex - 1), $4 limit,
+    then the filter's values; `where` (None for every user) and `order` come from
+    the filter compiler. The page continues after the position the walk's previous
+    page noted only if that lands at row $3 + 1 of the current order (see
+    sql/queries/users.sql); else it is found by OFFSET.
     """
     found = await fetch_page(
         conn,
@@ -200,5 +200,4 @@ async def find_users(conn: Connection, *, where: str | None, order: str, params:
         total=found.total,
         users=[_record(r) for r in found.rows],
         by_keyset=found.by_keyset,
-        changes=found.changes,
     )

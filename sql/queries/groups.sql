@@ -90,62 +90,78 @@ SELECT x.id FROM unnest($2::uuid[]) AS x(id)
 WHERE NOT EXISTS (SELECT 1 FROM scim_users u WHERE u.org_id = $1 AND u.id = x.id);
 
 -- name: list_groups
--- One page of all groups and their number; paging as in list_users. $1 org,
--- $2 the last seq before the page as remembered by a walk (0: none), $3 rows
--- before the page, $4 limit, $5 whether to read members, $6 the org's group
--- `changes` when the walk remembered $2 (-1: none).
-SELECT t.total, t.changes, t.before = $3 AS by_keyset, p.*
-FROM (
-    SELECT c.total, c.changes,
-           CASE WHEN $2 = 0 THEN 0
-                WHEN c.changes = $6::bigint THEN $3
-                ELSE (SELECT count(*) FROM scim_groups g WHERE g.org_id = $1 AND g.seq <= $2)
-           END AS before
+-- One page of all groups and their number; paging as in list_users. $1 org, $2 the
+-- walk (null: not a walk), $3 rows before the page, $4 limit, $5 whether to read
+-- members.
+WITH position AS (
+    /*page_position*/
+), page AS (
+    SELECT t.total, t.changes, t.before = $3 AS by_keyset, p.*
     FROM (
-        SELECT coalesce(sum(total), 0)::bigint AS total, coalesce(sum(changes), 0)::bigint AS changes
-        FROM scim_resource_counts WHERE org_id = $1 AND resource = 'Group'
-    ) AS c
-    OFFSET 0  -- computed once, not inlined into each branch
-) AS t
-LEFT JOIN LATERAL (
-    (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
-            CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
-     FROM scim_groups g
-     WHERE t.before = $3 AND g.org_id = $1 AND g.seq > $2
-     ORDER BY /*order*/
-     LIMIT $4)
-    UNION ALL
-    (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
-            CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
-     FROM scim_groups g
-     WHERE t.before <> $3 AND g.org_id = $1
-     ORDER BY /*order*/
-     OFFSET $3 LIMIT $4)
-) AS p ON true;
+        SELECT c.total, c.changes, w.after,
+               CASE WHEN w.after = 0 THEN 0
+                    WHEN c.changes = w.changes THEN $3
+                    ELSE (SELECT count(*) FROM scim_groups g WHERE g.org_id = $1 AND g.seq <= w.after)
+               END AS before
+        FROM (
+            SELECT coalesce(sum(total), 0)::bigint AS total, coalesce(sum(changes), 0)::bigint AS changes
+            FROM scim_resource_counts WHERE org_id = $1 AND resource = 'Group'
+        ) AS c, (
+            SELECT coalesce(max(seq), 0) AS after, max(changes) AS changes FROM position
+        ) AS w
+        OFFSET 0  -- computed once, not inlined into each branch
+    ) AS t
+    LEFT JOIN LATERAL (
+        (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
+                CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+         FROM scim_groups g
+         WHERE t.before = $3 AND g.org_id = $1 AND g.seq > t.after
+         ORDER BY /*order*/
+         LIMIT $4)
+        UNION ALL
+        (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
+                CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+         FROM scim_groups g
+         WHERE t.before <> $3 AND g.org_id = $1
+         ORDER BY /*order*/
+         OFFSET $3 LIMIT $4)
+    ) AS p ON true
+), noted AS (
+    /*note_page_position*/
+)
+SELECT * FROM page;
 
 -- name: find_groups
 -- Like list_groups, with a filter from the gateway's compiler (values from $6).
-SELECT t.total, NULL::bigint AS changes, t.before = $3 AS by_keyset, p.*
-FROM (
-    SELECT count(*) AS total, count(*) FILTER (WHERE g.seq <= $2) AS before
-    FROM scim_groups g
-    WHERE g.org_id = $1 AND /*filter*/
-) AS t
-LEFT JOIN LATERAL (
-    (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
-            CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
-     FROM scim_groups g
-     WHERE t.before = $3 AND g.org_id = $1 AND g.seq > $2 AND /*filter*/
-     ORDER BY /*order*/
-     LIMIT $4)
-    UNION ALL
-    (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
-            CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
-     FROM scim_groups g
-     WHERE t.before <> $3 AND g.org_id = $1 AND /*filter*/
-     ORDER BY /*order*/
-     OFFSET $3 LIMIT $4)
-) AS p ON true;
+WITH position AS (
+    /*page_position*/
+), page AS (
+    SELECT t.total, NULL::bigint AS changes, t.before = $3 AS by_keyset, p.*
+    FROM (SELECT coalesce(max(seq), 0) AS after FROM position) AS w
+    CROSS JOIN LATERAL (
+        SELECT w.after, count(*) AS total, count(*) FILTER (WHERE g.seq <= w.after) AS before
+        FROM scim_groups g
+        WHERE g.org_id = $1 AND /*filter*/
+    ) AS t
+    LEFT JOIN LATERAL (
+        (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
+                CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+         FROM scim_groups g
+         WHERE t.before = $3 AND g.org_id = $1 AND g.seq > t.after AND /*filter*/
+         ORDER BY /*order*/
+         LIMIT $4)
+        UNION ALL
+        (SELECT g.id, g.seq, g.attrs, g.version, g.created_at, g.updated_at,
+                CASE WHEN $5::boolean THEN group_members_json(g.org_id, g.id) END AS members
+         FROM scim_groups g
+         WHERE t.before <> $3 AND g.org_id = $1 AND /*filter*/
+         ORDER BY /*order*/
+         OFFSET $3 LIMIT $4)
+    ) AS p ON true
+), noted AS (
+    /*note_page_position*/
+)
+SELECT * FROM page;
 
 -- name: existing_members
 -- Which of these user ids are members (to note removals that matched nobody).

@@ -6,9 +6,10 @@ SELECT record_provisioning_log($1);
 -- name: log_row_columns
 -- The columns of a LogRow, for the reads below: the store puts them in place of
 -- their log_row_columns marker, and with log_row_unresolved in place of the
--- log_row marker.
-SELECT l.id, l.org_id, l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id,
-       l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
+-- log_row marker. A row of no org is stored under the nil org id (migration 0011)
+-- and read as null.
+SELECT l.id, nullif(l.org_id, '00000000-0000-0000-0000-000000000000') AS org_id,
+       l.occurred_at, l.finished_at, l.token_id, l.job_id, l.request_id, l.method, l.path, l.query, l.status, l.duration_ms, l.event, l.event_detail, l.outcome,
        l.code, l.code_args, l.reason, l.target_type, l.target_id, l.target_name,
        l.target_display, l.target_key, l.scim_type, l.detail, l.auth_failure, l.user_agent,
        host(l.client_ip) AS client_ip, l.request_body, l.response_body, l.notes,
@@ -57,11 +58,11 @@ ORDER BY u.occurred_at DESC, u.log_id DESC
 LIMIT $6;
 
 -- name: log_page_unattributed
--- Rows no org could be found for (no token, an unknown one), for operators.
--- $1 since, $2 until, $3/$4 cursor, $5 limit.
+-- Rows no org could be found for (no token, an unknown one), for operators: kept
+-- under the nil org id. $1 since, $2 until, $3/$4 cursor, $5 limit.
 SELECT /*log_row_columns*/, NULL::boolean AS unresolved
 FROM provisioning_log l
-WHERE l.org_id IS NULL
+WHERE l.org_id = '00000000-0000-0000-0000-000000000000'
   AND l.occurred_at >= $1 AND l.occurred_at < $2
   AND (l.occurred_at, l.id) < ($3, $4)
 ORDER BY l.occurred_at DESC, l.id DESC

@@ -57,67 +57,89 @@ SELECT id,
 FROM deleted;
 
 -- name: list_users
--- One page of all users and their number (kept in scim_resource_counts).
--- $1 org, $2 the last seq before the page as remembered by a walk (0: none),
--- $3 rows before the page (startIndex - 1), $4 limit, $5 the org's `changes` when
--- the walk remembered $2 (-1: none). The page continues after $2 only when exactly
--- $3 users come up to $2 in the current order, so that it starts at startIndex:
--- proven for free when no user was inserted or deleted since ($5 unchanged), else
--- by counting; otherwise it is found by OFFSET. by_keyset says which one served it.
-SELECT t.total, t.changes, t.before = $3 AS by_keyset,
-       p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
-FROM (
-    SELECT c.total, c.changes,
-           CASE WHEN $2 = 0 THEN 0
-                WHEN c.changes = $5::bigint THEN $3
-                ELSE (SELECT count(*) FROM scim_users u WHERE u.org_id = $1 AND u.seq <= $2)
-           END AS before
+-- One page of all users and their number (kept in scim_resource_counts), and where
+-- the next page of this walk starts, noted for whichever process serves it.
+-- $1 org, $2 the walk (null: not a walk, e.g. sorted), $3 rows before the page
+-- (startIndex - 1), $4 limit. The store puts the fragments of sql/queries/paging.sql
+-- in place of the page_position markers.
+-- `position` is where a process that served the previous page of the walk noted
+-- it ended: its last seq and the org's `changes` then. The page continues after
+-- that seq only when exactly $3 users come up to it in the current order, so that
+-- it starts at startIndex: proven for free when no user was inserted or deleted
+-- since (`changes` unchanged), else by counting; otherwise it is found by OFFSET.
+-- by_keyset says which one served it. `noted` notes where the next page starts,
+-- when rows follow this page.
+WITH position AS (
+    /*page_position*/
+), page AS (
+    SELECT t.total, t.changes, t.before = $3 AS by_keyset,
+           p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
     FROM (
-        SELECT coalesce(sum(total), 0)::bigint AS total, coalesce(sum(changes), 0)::bigint AS changes
-        FROM scim_resource_counts WHERE org_id = $1 AND resource = 'User'
-    ) AS c
-    OFFSET 0  -- computed once, not inlined into each branch
-) AS t
-LEFT JOIN LATERAL (
-    (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-            user_groups_json(u.org_id, u.id) AS groups
-     FROM scim_users u
-     WHERE t.before = $3 AND u.org_id = $1 AND u.seq > $2
-     ORDER BY /*order*/
-     LIMIT $4)
-    UNION ALL
-    (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-            user_groups_json(u.org_id, u.id) AS groups
-     FROM scim_users u
-     WHERE t.before <> $3 AND u.org_id = $1
-     ORDER BY /*order*/
-     OFFSET $3 LIMIT $4)
-) AS p ON true;
+        SELECT c.total, c.changes, w.after,
+               CASE WHEN w.after = 0 THEN 0
+                    WHEN c.changes = w.changes THEN $3
+                    ELSE (SELECT count(*) FROM scim_users u WHERE u.org_id = $1 AND u.seq <= w.after)
+               END AS before
+        FROM (
+            SELECT coalesce(sum(total), 0)::bigint AS total, coalesce(sum(changes), 0)::bigint AS changes
+            FROM scim_resource_counts WHERE org_id = $1 AND resource = 'User'
+        ) AS c, (
+            SELECT coalesce(max(seq), 0) AS after, max(changes) AS changes FROM position
+        ) AS w
+        OFFSET 0  -- computed once, not inlined into each branch
+    ) AS t
+    LEFT JOIN LATERAL (
+        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+                user_groups_json(u.org_id, u.id) AS groups
+         FROM scim_users u
+         WHERE t.before = $3 AND u.org_id = $1 AND u.seq > t.after
+         ORDER BY /*order*/
+         LIMIT $4)
+        UNION ALL
+        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+                user_groups_json(u.org_id, u.id) AS groups
+         FROM scim_users u
+         WHERE t.before <> $3 AND u.org_id = $1
+         ORDER BY /*order*/
+         OFFSET $3 LIMIT $4)
+    ) AS p ON true
+), noted AS (
+    /*note_page_position*/
+)
+SELECT * FROM page;
 
 -- name: find_users
 -- One page of users and the total, in one statement. The gateway replaces the
 -- /*filter*/ and /*order*/ markers with fragments from its filter compiler (fixed
--- SQL, values as parameters). $1-$4 as in list_users; the users up to $2 are
--- counted in the same scan as the total.
-SELECT t.total, NULL::bigint AS changes, t.before = $3 AS by_keyset,
-       p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
-FROM (
-    SELECT count(*) AS total, count(*) FILTER (WHERE u.seq <= $2) AS before
-    FROM scim_users u
-    WHERE u.org_id = $1 AND /*filter*/
-) AS t
-LEFT JOIN LATERAL (
-    (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-            user_groups_json(u.org_id, u.id) AS groups
-     FROM scim_users u
-     WHERE t.before = $3 AND u.org_id = $1 AND u.seq > $2 AND /*filter*/
-     ORDER BY /*order*/
-     LIMIT $4)
-    UNION ALL
-    (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-            user_groups_json(u.org_id, u.id) AS groups
-     FROM scim_users u
-     WHERE t.before <> $3 AND u.org_id = $1 AND /*filter*/
-     ORDER BY /*order*/
-     OFFSET $3 LIMIT $4)
-) AS p ON true;
+-- SQL, values as parameters from $5). $1-$4 as in list_users; the users up to the
+-- noted position are counted in the same scan as the total.
+WITH position AS (
+    /*page_position*/
+), page AS (
+    SELECT t.total, NULL::bigint AS changes, t.before = $3 AS by_keyset,
+           p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
+    FROM (SELECT coalesce(max(seq), 0) AS after FROM position) AS w
+    CROSS JOIN LATERAL (
+        SELECT w.after, count(*) AS total, count(*) FILTER (WHERE u.seq <= w.after) AS before
+        FROM scim_users u
+        WHERE u.org_id = $1 AND /*filter*/
+    ) AS t
+    LEFT JOIN LATERAL (
+        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+                user_groups_json(u.org_id, u.id) AS groups
+         FROM scim_users u
+         WHERE t.before = $3 AND u.org_id = $1 AND u.seq > t.after AND /*filter*/
+         ORDER BY /*order*/
+         LIMIT $4)
+        UNION ALL
+        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
+                user_groups_json(u.org_id, u.id) AS groups
+         FROM scim_users u
+         WHERE t.before <> $3 AND u.org_id = $1 AND /*filter*/
+         ORDER BY /*order*/
+         OFFSET $3 LIMIT $4)
+    ) AS p ON true
+), noted AS (
+    /*note_page_position*/
+)
+SELECT * FROM page;

@@ -5,7 +5,8 @@
     make bench BENCH_ARGS="--only-log --log-rows 1000000,10000000"
 
 Prints latency percentiles and the ratios that matter: the cost of an import page
-near the end of a large org against the first page (keyset vs OFFSET), and the
+near the end of a large org against the first page (keyset vs OFFSET), the same
+import walked across two gateway processes (tests/bench/scale_out.py), and the
 round trips per request.
 """
 
@@ -30,7 +31,6 @@ from aiohttp.test_utils import BaseTestServer, TestServer
 
 from dashboard.security import digest, hash_password, new_secret
 from gateway.app import create_app
-from gateway.appkeys import PAGE_CURSORS
 from gateway.embedded import throwaway_postgres
 from gateway.migrate import migrate
 from gateway.scim.resource import USER_TYPE, Normalizer
@@ -44,6 +44,7 @@ from gateway.store.users import UserWrite, insert_user
 from tests.bench.ceiling import bench_ceiling
 from tests.bench.first_sync import bench_first_sync
 from tests.bench.log import bench_log
+from tests.bench.scale_out import bench_two_processes
 from tests.conftest import with_database
 from tests.payloads import dumps, okta_create_user
 
@@ -93,6 +94,7 @@ async def run(
         await conn.execute("ANALYZE scim_users")
         print(f"seeded in {time.perf_counter() - started:.1f} s")
         await conn.close()
+        await bench_two_processes(url, token)
 
         app = create_app(Settings(database_url=url, public_base_url="https://bench.example"))
         async with (
@@ -143,14 +145,17 @@ async def run(
                 walk_samples.append(time.perf_counter() - started)
 
             walk_samples: list[float] = []
-            app[PAGE_CURSORS].clear()
+            positions = await asyncpg.connect(url)
+            await positions.execute("DELETE FROM scim_page_positions")
             await timed(20, walk_end)
             offset_end = []
             for _ in range(10):
-                app[PAGE_CURSORS].clear()
+                # No position noted: the page is found by OFFSET.
+                await positions.execute("DELETE FROM scim_page_positions")
                 started = time.perf_counter()
                 await get(f"/Users?startIndex={last_start + 100}&count=100")
                 offset_end.append(time.perf_counter() - started)
+            await positions.close()
             print(f"import page 1                     {summary(first_page)}")
             print(f"import last page, keyset (walk)   {summary(walk_samples)}")
             print(f"import last page, OFFSET (jump)   {summary(offset_end)}")

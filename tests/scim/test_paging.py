@@ -6,14 +6,23 @@ full ordering, whatever pages were served before it and whatever changed since.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from prometheus_client import generate_latest
+from pytest_aiohttp import AiohttpClient
 
-from tests.conftest import OrgWithToken
+from gateway.app import create_app
+from gateway.appkeys import METRICS
+from gateway.scim.listing import ListQuery, open_window
+from gateway.settings import Settings
+from gateway.store import delete_expired_page_positions
+from tests.conftest import GatewayTestServer, OrgWithToken
+from tests.metrics_text import Scrape
 from tests.payloads import LIST
 from tests.scim.test_groups import Api as GroupsApi
 
@@ -158,3 +167,87 @@ async def test_root_search_walk_serves_each_resource_once(api: Api, count: int) 
         assert ids(page) == everything[start - 1 : start - 1 + count], start
         seen += ids(page)
     assert seen == everything
+
+
+# -- positions shared by every process (scim_page_positions) -------------------------
+
+
+def pages_by_mode(client: Client, resource: str = "User") -> dict[str, float]:
+    """This app's count of pages after the first, by how each was found."""
+    scrape = Scrape(generate_latest(client.app[METRICS].registry).decode())
+    return {
+        mode: scrape.value("scim_list_pages_total", resource=resource, mode=mode)
+        for mode in ("keyset", "offset")
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/Users", {}),
+        ("/Users", {"filter": 'userName sw "walk"'}),
+        ("/Users/.search", {"filter": 'userName sw "walk"'}),
+        ("/Groups", {}),
+    ],
+)
+async def test_a_walk_alternating_between_processes_continues_by_keyset(
+    api: Api,
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    acme: OrgWithToken,
+    base: str,
+    path: str,
+    query: dict[str, str],
+) -> None:
+    """Two apps on one database stand for two workers or replicas: each page is served
+    by the one that did not serve the page before, and still continues by keyset."""
+    groups = path.startswith("/Groups")
+    made = [await (api.team(f"walk{n}") if groups else api.user(f"walk{n}")) for n in range(7)]
+    other = cast(Client, await aiohttp_client(GatewayTestServer(create_app(settings))))
+    apis = [api, Api(other, base, acme)]
+    walk = []
+    for page, start in enumerate((1, 3, 5, 7)):
+        walk.append(ids(await apis[page % 2].page(path, startIndex=start, count=2, **query)))
+    assert walk == [made[0:2], made[2:4], made[4:6], made[6:]]
+    resource = "Group" if groups else "User"
+    assert pages_by_mode(api.client, resource) == {"keyset": 1, "offset": 0}  # startIndex 5
+    assert pages_by_mode(other, resource) == {"keyset": 2, "offset": 0}  # 3 and 7
+
+
+async def test_a_page_notes_the_next_position_only_when_rows_follow(
+    api: Api, db: asyncpg.Connection, acme: OrgWithToken
+) -> None:
+    users = [await api.user(f"note{n}") for n in range(3)]
+    seqs = await db.fetch("SELECT seq FROM scim_users WHERE org_id = $1 ORDER BY seq", acme.org.id)
+
+    async def noted() -> list[tuple[bytes, int, int]]:
+        rows = await db.fetch(
+            "SELECT walk, start_index, seq FROM scim_page_positions WHERE org_id = $1 "
+            "ORDER BY start_index",
+            acme.org.id,
+        )
+        return [(r["walk"], r["start_index"], r["seq"]) for r in rows]
+
+    # Okta's lookups before each create, and the last page of a walk: nothing follows.
+    assert await noted() == []
+    await api.page("/Users", filter='userName eq "note1@example.com"')
+    await api.page("/Users", startIndex=3, count=2)
+    # A sorted list is no walk.
+    await api.page("/Users", sortBy="userName", count=1)
+    assert await noted() == []
+    assert ids(await api.page("/Users", startIndex=1, count=2)) == users[:2]
+    walk = open_window("User", ListQuery()).walk
+    assert await noted() == [(walk, 3, seqs[1]["seq"])]
+
+
+async def test_expired_positions_are_forgotten_by_upkeep(api: Api, db: asyncpg.Connection) -> None:
+    for n in range(3):
+        await api.user(f"old{n}")
+    for start in (1, 2):
+        await api.page("/Users", startIndex=start, count=1)
+    await db.execute(
+        "UPDATE scim_page_positions SET expires_at = now() - interval '1 second' "
+        "WHERE start_index = 2"
+    )
+    assert await delete_expired_page_positions(db) == 1
+    assert await db.fetchval("SELECT array_agg(start_index) FROM scim_page_positions") == [3]

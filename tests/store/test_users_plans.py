@@ -10,8 +10,9 @@ import asyncpg
 import pytest
 
 from gateway.scim.filters import Params, compile_filter
+from gateway.scim.listing import ListQuery, open_window
 from gateway.scim.users import USER_FILTERS
-from gateway.sql import QUERIES
+from gateway.store import PAGE_QUERIES
 from tests.conftest import OrgWithToken
 
 SEED = (Path(__file__).resolve().parent.parent / "bench" / "seed.sql").read_text()
@@ -24,19 +25,44 @@ def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return nodes
 
 
-def page_query(
-    org: OrgWithToken, filter_text: str | None, after: int, before: int, changes: int = -1
-) -> tuple[str, list[Any]]:
-    params = Params([org.org.id, after, before, 100])
+def walk_of(filter_text: str | None) -> bytes:
+    return open_window("User", ListQuery(filter=filter_text)).walk or b""
+
+
+def page_query(org: OrgWithToken, filter_text: str | None, before: int) -> tuple[str, list[Any]]:
+    params = Params([org.org.id, walk_of(filter_text), before, 100])
     if filter_text:
         where = compile_filter(filter_text, USER_FILTERS, params)
         sql = (
-            QUERIES["find_users"].replace("/*filter*/", f"({where})").replace("/*order*/", "u.seq")
+            PAGE_QUERIES["find_users"]
+            .replace("/*filter*/", f"({where})")
+            .replace("/*order*/", "u.seq")
         )
     else:
-        params.add(changes)
-        sql = QUERIES["list_users"].replace("/*order*/", "u.seq")
+        sql = PAGE_QUERIES["list_users"].replace("/*order*/", "u.seq")
     return sql, params.values
+
+
+async def note_position(
+    db: asyncpg.Connection,
+    org: OrgWithToken,
+    filter_text: str | None,
+    before: int,
+    after: int,
+    changes: int | None = None,
+) -> None:
+    """As if a process had served the walk's previous page, ending at seq `after`."""
+    await db.execute("DELETE FROM scim_page_positions")
+    if after:
+        await db.execute(
+            "INSERT INTO scim_page_positions (org_id, walk, start_index, seq, changes) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            org.org.id,
+            walk_of(filter_text),
+            before + 1,
+            after,
+            changes,
+        )
 
 
 async def explain(
@@ -45,10 +71,12 @@ async def explain(
     filter_text: str | None,
     after: int = 0,
     before: int = 0,
-    changes: int = -1,
+    changes: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The nodes of the executed plan that ran (EXPLAIN ANALYZE)."""
-    sql, params = page_query(org, filter_text, after, before, changes)
+    """The nodes of the executed plan that ran (EXPLAIN ANALYZE), the walk's previous
+    page having ended at seq `after` (0: no position noted)."""
+    await note_position(db, org, filter_text, before, after, changes)
+    sql, params = page_query(org, filter_text, before)
     raw = await db.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *params)
     return [n for n in plan_nodes(json.loads(raw)[0]["Plan"]) if n["Actual Loops"]]
 
@@ -115,7 +143,7 @@ async def test_a_remembered_position_is_used_only_where_it_lands(
     db: asyncpg.Connection, acme: OrgWithToken, filter_text: str | None
 ) -> None:
     await db.execute(SEED, acme.org.id, 1, 3_000)
-    # Without `changes` (-1), the unfiltered query counts; the filtered one always does.
+    # Without `changes`, the unfiltered query counts; the filtered one always does.
     order = await order_of(db, acme, "user2" if filter_text else "")
     for after, before, by_keyset in (
         (order[199], 200, True),  # the walk's position is right: keyset
@@ -124,7 +152,8 @@ async def test_a_remembered_position_is_used_only_where_it_lands(
         (0, 200, False),  # nothing remembered
         (0, 0, True),  # page 1
     ):
-        sql, params = page_query(acme, filter_text, after, before)
+        await note_position(db, acme, filter_text, before, after)
+        sql, params = page_query(acme, filter_text, before)
         rows = await db.fetch(sql, *params)
         assert [r["seq"] for r in rows] == order[before : before + 100], (after, before)
         assert rows[0]["by_keyset"] is by_keyset
