@@ -114,8 +114,12 @@ def wrk(
     )
 
 
-async def _gateway_database(url: str, users: int) -> str:
-    """Migrate, make an org and its token, seed `users` users; return the token."""
+SPREAD_ORGS = 64
+
+
+async def _gateway_database(url: str, users: int) -> tuple[str, list[str]]:
+    """Migrate, make an org and its token, seed `users` users; return the token, and
+    the tokens of SPREAD_ORGS more orgs (for creates spread over many orgs)."""
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
@@ -124,9 +128,13 @@ async def _gateway_database(url: str, users: int) -> str:
         step = 100_000
         for first in range(1, users + 1, step):
             await conn.execute(SEED_SQL, org.id, first, min(first + step - 1, users))
+        spread = []
+        for n in range(SPREAD_ORGS):
+            other = await org_store.create_org(conn, f"spread-{n}")
+            spread.append((await token_store.create_token(conn, other.id))[0])
         await conn.execute("VACUUM ANALYZE")
         await conn.execute("CHECKPOINT")
-        return token
+        return token, spread
     finally:
         await conn.close()
 
@@ -204,7 +212,9 @@ def bench_ceiling(server_url: str, users: int, rounds: int, seconds: int) -> Non
     proto_url = with_database(server_url, names["ceiling"])
     print(f"ceiling: seeding {users:,} users in each database…", flush=True)
     try:
-        token = asyncio.run(_gateway_database(gateway_url, users))
+        token, spread = asyncio.run(_gateway_database(gateway_url, users))
+        tokens_file = Path(tempfile.mkdtemp(prefix="gw-ceiling-tokens-")) / "tokens"
+        tokens_file.write_text("\n".join(spread) + "\n")
         if have_ceiling:
             subprocess.run(
                 [
@@ -293,10 +303,38 @@ def bench_ceiling(server_url: str, users: int, rounds: int, seconds: int) -> Non
                                 headers=server.headers,
                             )
                         )
+            # Creates in one org against creates spread over 64 orgs, both c64.
+            for round_no in range(rounds):
+                for spread_over, extra in (
+                    ("1 org", ()),
+                    (f"{SPREAD_ORGS} orgs", (str(tokens_file),)),
+                ):
+                    results.setdefault((f"POST c64 in {spread_over}", "gateway"), []).append(
+                        wrk(
+                            gateway.base,
+                            "post_user.lua",
+                            64,
+                            seconds,
+                            f"{suffix}s{round_no}{len(extra)}",
+                            *extra,
+                            headers=gateway.headers,
+                        )
+                    )
             print(
                 f"\nceiling: {users:,} users, {rounds} interleaved rounds of {seconds} s, medians"
             )
             _table(results, have_ceiling)
+            one = statistics.median(
+                r.requests_per_second for r in results[("POST c64 in 1 org", "gateway")]
+            )
+            many = statistics.median(
+                r.requests_per_second
+                for r in results[(f"POST c64 in {SPREAD_ORGS} orgs", "gateway")]
+            )
+            print(
+                f"creates in one org / spread over {SPREAD_ORGS} orgs: {one / many:.2f} "
+                "(no queue on one row: >= 0.9)"
+            )
     finally:
         asyncio.run(_drop_databases(server_url, list(names.values())))
 
