@@ -201,3 +201,9 @@ async def globex(db: asyncpg.Connection) -> OrgWithToken:
 @pytest.fixture
 def base(settings: Settings) -> str:
     return settings.scim_base_path
+
+
+async def revoke_settled() -> None:
+    """Wait out the moment a process keeps reusing a token's authentication
+    (AUTH_CACHE_MS): after it, a revoke or expiry holds on every request."""
+    await asyncio.sleep(Settings().auth_cache_seconds)

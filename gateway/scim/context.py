@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -135,6 +136,29 @@ class ChangeRow:
     @property
     def recorded(self) -> Recorded | None:
         return next((p.recorded for p in reversed(self._pending) if p.recorded), None)
+
+
+class ReadRows:
+    """The log row of a read that its own statement writes (one round trip).
+
+    The row is made before the statement in each form the answer may take; the
+    store writes the one that applies and says how it was stored.
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+
+    def row(self, status: int, body: bytes | None, **facts: Any) -> str:
+        """The row, as `log_json` text, if the answer is `status` and `body` with `facts`."""
+        context = self._request[SCIM_CONTEXT]
+        context.entry.facts.update(facts)
+        settings = self._request.config_dict[SETTINGS]
+        row = context.entry.to_row(status, body, settings.log_body_limit)
+        context.event = row.event
+        return log_json(row)
+
+    def written(self, recorded: Recorded) -> None:
+        self._request[SCIM_CONTEXT].recorded = recorded
 
 
 @asynccontextmanager

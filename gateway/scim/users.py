@@ -10,12 +10,12 @@ from typing import Any
 from aiohttp import web
 from scim2_models.path import CompareOperator
 
-from gateway.appkeys import LOG_ENTRY
+from gateway.appkeys import LOG_ENTRY, SETTINGS
 from gateway.dbtypes import Connection
 from gateway.provlog.events import Target
 from gateway.scim.body import read_json_object
-from gateway.scim.context import ChangeRow, logged_change, request_conn, request_org
-from gateway.scim.errors import ScimError, scim_response
+from gateway.scim.context import ChangeRow, ReadRows, logged_change, request_conn, request_org
+from gateway.scim.errors import SCIM_MEDIA_TYPE, ScimError, scim_response
 from gateway.scim.filters import (
     Column,
     FilterTarget,
@@ -208,7 +208,55 @@ async def _external_id_conflict(request: web.Request, external_id: str) -> ScimE
 
 
 async def list_users(request: web.Request) -> web.Response:
-    return await _find(request, build_query(request.query))
+    query = build_query(request.query)
+    user_name_ci = _okta_lookup(request, query)
+    if user_name_ci is not None:
+        return await _look_up(request, user_name_ci)
+    return await _find(request, query)
+
+
+# The filter compiler's whole WHERE for `userName eq "…"`: the unique index's lookup.
+_USER_NAME_EQUALS = "(u.user_name_ci = $5)"
+
+
+def _okta_lookup(request: web.Request, query: ListQuery) -> str | None:
+    """The folded userName if this is Okta's lookup before a create (a userName eq
+    filter, the first page, every attribute), which has a one-statement path."""
+    if not query.filter or query.start_index != 1 or query.count < 1:
+        return None
+    if query.attributes or query.excluded or query.sort_by:
+        return None
+    params, where, _ = page_params(
+        query, USER_FILTERS, [request_org(request), None, 0, query.count], "u.seq"
+    )
+    if where != _USER_NAME_EQUALS:
+        return None
+    value = params.values[4]
+    return value if isinstance(value, str) else None
+
+
+async def _look_up(request: web.Request, user_name_ci: str) -> web.Response:
+    """The lookup and its log row in one statement; the response is rendered by it."""
+    rows = ReadRows(request)
+    nobody = scim_response(list_response([], 0, 1))
+    assert isinstance(nobody.body, bytes)
+    row_if_missing = rows.row(200, nobody.body, total=0)
+    row_if_found = rows.row(200, None, total=1)
+    settings = request.config_dict[SETTINGS]
+    found = await store.look_up_user_name(
+        await request_conn(request),
+        request_org(request),
+        user_name_ci,
+        base_url=base_url(request),
+        row_if_missing=row_if_missing,
+        row_if_found=row_if_found,
+        body_limit=settings.log_body_limit,
+    )
+    rows.written(found.recorded)
+    if found.body is None:
+        request[LOG_ENTRY].facts["total"] = 0
+        return nobody
+    return web.Response(body=found.body.encode(), content_type=SCIM_MEDIA_TYPE, charset="utf-8")
 
 
 async def search_users(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ import asyncpg
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
 from gateway.store import fetch_page
-from gateway.store.provisioning_log import PendingRow
+from gateway.store.provisioning_log import PendingRow, Recorded
 
 _USER_NAME_KEY = "scim_users_user_name_key"
 _EXTERNAL_ID_KEY = "scim_users_external_id_key"
@@ -176,6 +176,41 @@ class Page:
     total: int
     users: list[UserRecord]
     by_keyset: bool = False  # continued a walk after its noted position
+
+
+@dataclass(frozen=True, slots=True)
+class LookUp:
+    """Okta's lookup of a userName: the ListResponse as sent, and its log row as stored."""
+
+    user_id: uuid.UUID | None
+    body: str | None  # None: no user has the name (the caller's empty page was logged)
+    recorded: Recorded
+
+
+async def look_up_user_name(
+    conn: Connection,
+    org_id: uuid.UUID,
+    user_name_ci: str,
+    *,
+    base_url: str,
+    row_if_missing: str,
+    row_if_found: str,
+    body_limit: int,
+) -> LookUp:
+    """Find the user by folded userName and write the lookup's log row, in one
+    statement: `row_if_missing` as it is, or `row_if_found` with the user as its
+    target and the rendered ListResponse as its response (both `log_json` text)."""
+    row = await conn.fetchrow(
+        QUERIES["lookup_user_name"],
+        org_id,
+        user_name_ci,
+        base_url,
+        row_if_missing,
+        row_if_found,
+        body_limit,
+    )
+    assert row is not None
+    return LookUp(row["id"], row["body"], Recorded.parse(row["log_result"]))
 
 
 async def find_users(conn: Connection, *, where: str | None, order: str, params: list[Any]) -> Page:

@@ -10,6 +10,69 @@ WITH inserted AS (
 )
 SELECT seq, record_provisioning_log(with_duplicate_warning($13, $1, $2, $8)) AS log_id FROM inserted;
 
+-- name: lookup_user_name
+-- Okta's lookup before every create (filter userName eq "x", the first page, every
+-- attribute): the ListResponse and its provisioning-log row in one statement, one
+-- round trip (issue 12). $1 org, $2 the folded userName, $3 the SCIM API's base URL,
+-- $4 the log row when no user has the name (complete), $5 the row when one has: the
+-- statement adds its target and the response, cut to $6 characters. The response is
+-- rendered here, as gateway.scim.users.render_user renders a user (a test holds the
+-- two equal), so that the row keeps exactly what was sent.
+WITH found AS (
+    SELECT u.id, u.user_name, u.user_name_ci, u.display_name,
+           jsonb_build_object(
+               'schemas', CASE
+                   WHEN u.attrs ? 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'
+                   THEN jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User',
+                                          'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User')
+                   ELSE jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User') END,
+               'id', u.id,
+               'meta', jsonb_build_object(
+                   'resourceType', 'User',
+                   'created', to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+                       || CASE WHEN date_part('microseconds', u.created_at)::bigint % 1000000 = 0 THEN ''
+                               ELSE to_char(u.created_at AT TIME ZONE 'UTC', '.US') END || 'Z',
+                   'lastModified', to_char(u.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+                       || CASE WHEN date_part('microseconds', u.updated_at)::bigint % 1000000 = 0 THEN ''
+                               ELSE to_char(u.updated_at AT TIME ZONE 'UTC', '.US') END || 'Z',
+                   'location', $3 || '/Users/' || u.id,
+                   'version', 'W/"' || u.version || '"'))
+           || (u.attrs - 'groups')
+           || coalesce((
+               SELECT jsonb_build_object('groups', jsonb_agg(jsonb_build_object(
+                          'value', g->>'value', 'display', g->'display',
+                          '$ref', $3 || '/Groups/' || (g->>'value'), 'type', 'direct')))
+               FROM jsonb_array_elements(user_groups_json(u.org_id, u.id)) AS g
+               HAVING count(*) > 0), '{}') AS resource
+    FROM scim_users u
+    WHERE u.org_id = $1 AND u.user_name_ci = $2
+), answer AS (
+    SELECT f.*,
+           CASE WHEN f.id IS NOT NULL THEN jsonb_build_object(
+               'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
+               'totalResults', 1, 'startIndex', 1, 'itemsPerPage', 1,
+               'Resources', jsonb_build_array(f.resource))::text END AS body
+    FROM (SELECT) AS one LEFT JOIN found f ON true
+)
+SELECT a.id, a.body,
+       record_provisioning_log(
+           CASE WHEN a.id IS NULL THEN $4::jsonb
+                ELSE $5::jsonb || jsonb_build_object(
+                    'target_id', a.id,
+                    'target_name', left(a.user_name, 512),
+                    'target_display', left(a.display_name, 512),
+                    'target_key', 'user:' || left(a.user_name_ci, 512),
+                    'response_body', CASE WHEN length(a.body) > $6
+                        THEN left(a.body, $6) || '…[cut, ' || octet_length(a.body) || ' bytes in all]'
+                        ELSE a.body END)
+           END
+           -- The row was made before the statement: add the statement's own time.
+           || jsonb_build_object('duration_ms',
+                  ($4::jsonb->>'duration_ms')::float8
+                  + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())))
+           AS log_result
+FROM answer a;
+
 -- name: get_user
 SELECT id, seq, user_name, external_id, active, attrs, version, created_at, updated_at,
        user_groups_json(org_id, id) AS groups

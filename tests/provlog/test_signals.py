@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.provlog.signals import org_signals
 from gateway.store import tokens as token_store
-from tests.conftest import OrgWithToken
+from tests.conftest import OrgWithToken, revoke_settled
 from tests.payloads import OKTA_HEADERS, dumps, okta_create_user
 
 Client = TestClient[web.Request, web.Application]
@@ -43,6 +43,7 @@ async def test_signals_of_a_misconfigured_org(
         ).status == 200
     await client.get(f"{base}//Users?startIndex=1&count=2", headers=headers)
     await token_store.revoke_token(db, acme.token_id)
+    await revoke_settled()
     for _ in range(3):
         assert (await client.get(f"{base}/Users", headers=headers)).status == 401
 

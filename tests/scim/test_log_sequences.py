@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from gateway.provlog.guidance import guidance_for_log
 from gateway.store import provisioning_log as log_store
 from gateway.store import tokens as token_store
-from tests.conftest import PUBLIC_BASE_URL, OrgWithToken
+from tests.conftest import PUBLIC_BASE_URL, OrgWithToken, revoke_settled
 from tests.payloads import OKTA_HEADERS, PATCH_OP, dumps, okta_create_user
 
 Client = TestClient[web.Request, web.Application]
@@ -240,6 +240,7 @@ async def test_a_token_revoked_mid_run(
     okta = Okta(client, base, acme)
     assert (await okta.provision(okta_create_user("a@example.com")))[0] == 201
     await token_store.revoke_token(db, acme.token_id)
+    await revoke_settled()
     status, _ = await okta.call("GET", "/Users?filter=" + quote('userName eq "b@example.com"'))
     assert status == 401
     last = (await rows(db, acme))[-1]
