@@ -35,6 +35,24 @@ KEEPALIVE_SECONDS = 15
 TYPICAL_FIRST_SYNC = timedelta(minutes=2)
 
 
+def _instant(text: str, name: str) -> datetime | None:
+    """A range bound from the URL: an ISO 8601 instant (no offset means UTC)."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip()[:40])
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise web.HTTPBadRequest(
+            text=f"The time range's '{name}' is not a date and time; pick it again."
+        ) from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    """An instant for the URL, to the second, in UTC."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
 @dataclass(frozen=True)
 class LogView:
     outcome: str | None
@@ -45,7 +63,13 @@ class LogView:
     target_text: str
     unresolved: bool
     since_key: str
+    # A custom range, UTC instants (the browser converts from the viewer's timezone):
+    # from inclusive, to exclusive. With a preset too, both hold.
+    range_from: datetime | None
+    range_to: datetime | None
     before: log_store.Cursor | None
+    # When the view was asked for: presets ("last 1h") count back from it.
+    now: datetime
 
     @classmethod
     def from_query(cls, request: web.Request) -> LogView:
@@ -60,6 +84,12 @@ class LogView:
                 raise web.HTTPBadRequest(
                     text="That page link is broken; start again from the first page."
                 ) from None
+        range_from = _instant(query.get("from", ""), "from")
+        range_to = _instant(query.get("to", ""), "to")
+        if range_from and range_to and range_from >= range_to:
+            raise web.HTTPBadRequest(
+                text="The time range ends before it starts: pick a 'To' after 'From'."
+            )
         return cls(
             outcome=outcome if outcome in OUTCOMES else None,
             event=event if event in EVENTS else None,
@@ -68,14 +98,24 @@ class LogView:
             target_text=query.get("q", "").strip()[:200],
             unresolved=query.get("unresolved") == "1",
             since_key=query.get("since", "") if query.get("since", "") in SINCE else "",
+            range_from=range_from,
+            range_to=range_to,
             before=before,
+            now=datetime.now(UTC),
         )
 
     @property
+    def since(self) -> datetime | None:
+        """The range's start: the later of the preset's and the custom one."""
+        starts = [self.now - SINCE[self.since_key]] if self.since_key else []
+        starts += [self.range_from] if self.range_from else []
+        return max(starts, default=None)
+
+    @property
     def filter(self) -> log_store.LogFilter:
-        since = datetime.now(UTC) - SINCE[self.since_key] if self.since_key else None
         return log_store.LogFilter(
-            since=since,
+            since=self.since,
+            until=self.range_to,
             outcome=self.outcome,
             event=self.event,
             target_id=self.target,
@@ -86,7 +126,15 @@ class LogView:
 
     def query(self, **change: str | None) -> str:
         """This view's URL query, with some parameters changed (None drops one)."""
-        values = {
+        values = self._query_values()
+        values.update(change)
+        return urlencode({k: v for k, v in values.items() if v})
+
+    def query_value(self, name: str) -> str:
+        return self._query_values()[name] or ""
+
+    def _query_values(self) -> dict[str, str | None]:
+        return {
             "outcome": self.outcome,
             "event": self.event,
             "job": str(self.job) if self.job else None,
@@ -94,9 +142,9 @@ class LogView:
             "q": self.target_text or None,
             "unresolved": "1" if self.unresolved else None,
             "since": self.since_key or None,
+            "from": _iso(self.range_from),
+            "to": _iso(self.range_to),
         }
-        values.update(change)
-        return urlencode({k: v for k, v in values.items() if v})
 
     @property
     def filtered(self) -> bool:
@@ -108,7 +156,14 @@ class LogView:
             or self.target_text
             or self.unresolved
             or self.since_key
+            or self.range_from
+            or self.range_to
         )
+
+    @property
+    def live(self) -> bool:
+        """Whether new rows can still belong on this page (the newest, range still open)."""
+        return self.before is None and (self.range_to is None or self.range_to > self.now)
 
     def matches(self, row: log_store.LogRow) -> bool:
         """The page's filters, applied to a live row (the same rules as `list_log`)."""
@@ -118,6 +173,8 @@ class LogView:
             and (self.job is None or row.job_id == self.job)
             and (self.target is None or row.target_id == self.target)
             and (not self.unresolved or row.outcome == "failure")
+            and (self.since is None or row.occurred_at >= self.since)
+            and (self.range_to is None or row.occurred_at < self.range_to)
             and (not self.target_text or self._target_matches(row))
         )
 
@@ -155,7 +212,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
             "outcomes": OUTCOMES,
             "since_choices": SINCE,
             "live_tail": tail.encode(),
-            "live": view.before is None,
+            "live": view.live,
         },
     )
 

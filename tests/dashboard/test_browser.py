@@ -20,14 +20,18 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
+from gateway.store.provisioning_log import LogRow, record_request
 from tests.conftest import create_database, drop_database
 from tests.payloads import OKTA_HEADERS, okta_create_user, okta_deactivate
 from tests.test_cli import ROOT, clean_env, free_port
@@ -46,6 +50,8 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 PASSWORD = "correct horse battery"
 XSS = "<script>alert(1)</script>"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+# The browser's timezone (see the page fixture).
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -145,7 +151,7 @@ def second_worker(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Europe/Berlin"
+        viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id=str(BERLIN)
     )
     opened = context.new_page()
     dialogs: list[str] = []
@@ -419,6 +425,72 @@ def test_live_logs_and_first_sync_from_a_second_worker(
     page.get_by_role("button", name="Resume").click()
     page.locator("tbody.entry", has_text="held@acme.example").wait_for(timeout=2000)
     sync.close()
+
+
+async def _past_rows(database_url: str, slug: str, rows: list[tuple[str, datetime, str]]) -> None:
+    """Log rows of Okta's creates (name, when, outcome) as if they arrived back then."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        org = await org_store.get_org_by_slug(conn, slug)
+        assert org is not None
+        for name, when, outcome in rows:
+            failed = outcome == "failure"
+            await record_request(
+                conn,
+                LogRow(
+                    occurred_at=when, request_id=uuid.uuid4().hex, method="POST", path="/Users",
+                    query="", status=400 if failed else 201, duration_ms=3.0, org_id=org.id,
+                    event="Create user", outcome=outcome, target_type="User", target_name=name,
+                    target_key=f"user:{name}", code="missing_attribute" if failed else None,
+                ),
+            )  # fmt: skip
+    finally:
+        await conn.close()
+
+
+def test_logs_custom_time_range_in_the_viewers_timezone(page: Any, live: LiveServer) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    in_thread(
+        lambda: _past_rows(
+            live.database_url,
+            "acme",
+            [
+                ("range-in@acme.example", now - timedelta(hours=3), "success"),
+                ("range-out@acme.example", now - timedelta(hours=30), "success"),
+            ],
+        )
+    )
+    sign_in(page, live)
+    page.goto(live.origin + "/dashboard/logs")
+    start, end = now - timedelta(hours=5), now - timedelta(hours=1)
+    # The page's timezone (Europe/Berlin): what an admin there types.
+    page.get_by_label("From", exact=True).fill(start.astimezone(BERLIN).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("To", exact=True).fill(end.astimezone(BERLIN).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**/dashboard/logs?*from=*")
+    query = parse_qs(urlsplit(page.url).query)
+    # Sent as UTC instants: the link means the same rows in any timezone.
+    assert query["from"] == [start.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert query["to"] == [end.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert "since" not in query
+    page.locator("tbody.entry", has_text="range-in@acme.example").wait_for()
+    assert page.locator("tbody.entry", has_text="range-out@acme.example").count() == 0
+    assert page.locator("tbody.entry", has_text="live@acme.example").count() == 0
+    # A range that has ended has no live stream.
+    assert page.locator("#live-status").count() == 0
+    # Reloaded from the URL, the inputs show the viewer's local time again.
+    page.reload()
+    assert page.get_by_label("From", exact=True).input_value() == start.astimezone(BERLIN).strftime(
+        "%Y-%m-%dT%H:%M"
+    )
+    shot(page, "16-logs-custom-range")
+    # A preset replaces the custom range.
+    page.get_by_label("Time", exact=True).select_option("24h")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**/dashboard/logs?*since=24h*")
+    assert "from" not in parse_qs(urlsplit(page.url).query)
+    page.locator("tbody.entry", has_text="range-in@acme.example").wait_for()
+    assert page.locator("tbody.entry", has_text="range-out@acme.example").count() == 0
 
 
 def test_sign_in_is_throttled(page: Any, live: LiveServer) -> None:

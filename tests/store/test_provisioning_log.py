@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
 
@@ -763,6 +763,53 @@ async def test_log_pages_read_through_their_index(
     rows, _ = await log_store.list_log(plan_db, seeded_log.org_id, where, limit=50)
     assert rows, where
     assert {r.org_id for r in rows} == {seeded_log.org_id}
+
+
+RANGE_START, RANGE_END = SEED_END - timedelta(hours=3), SEED_END - timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        pytest.param(
+            LogFilter(since=RANGE_START, until=RANGE_END), "provisioning_log_org_latest", id="range"
+        ),
+        pytest.param(
+            LogFilter(outcome="failure", since=RANGE_START, until=RANGE_END),
+            "provisioning_log_org_outcome",
+            id="range+outcome",
+        ),
+        pytest.param(
+            LogFilter(target="u4*", since=RANGE_START, until=RANGE_END),
+            "provisioning_log_org_target_key",
+            id="range+prefix",
+        ),
+    ],
+)
+async def test_a_time_range_bounds_the_index_scan(
+    plan_db: asyncpg.Connection, seeded_log: SeededLog, where: LogFilter, index: str
+) -> None:
+    """A custom range (the dashboard's from/to) is two $n bounds on occurred_at that
+    the page's index reads as its range, never a filter over the rows outside it."""
+    capture = Captured()
+    await log_store.list_log(cast(Connection, capture), seeded_log.org_id, where, limit=50)
+    sql, args = _captured(capture.calls, "log_page")
+    assert (args[1], args[2]) == (where.since, where.until)
+    scans, indexes = await _log_scans(plan_db, sql, args)
+    assert index in indexes, await _plan_text(plan_db, sql, args)
+    for scan in scans:
+        # A bitmap heap scan's index condition is its recheck condition.
+        condition = scan.get("Index Cond") or scan.get("Recheck Cond", "")
+        assert "occurred_at >=" in condition, scan
+        assert "occurred_at <" in condition, scan
+        assert "occurred_at" not in scan.get("Filter", ""), scan
+    rows, _ = await log_store.list_log(plan_db, seeded_log.org_id, where, limit=1000)
+    assert rows
+    assert all(RANGE_START <= r.occurred_at < RANGE_END for r in rows)
+    everything, _ = await log_store.list_log(
+        plan_db, seeded_log.org_id, replace(where, since=None, until=None), limit=5000
+    )
+    assert len(rows) == sum(RANGE_START <= r.occurred_at < RANGE_END for r in everything)
 
 
 async def test_unresolved_failures_drive_their_page(
