@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
-from dashboard.pages import render
+from dashboard.chart import build_chart, chart_window
+from dashboard.pages import iso, render
 from dashboard.scim_settings import parse_id
 from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, LIVE_LOG
 from gateway.dbtypes import Connection
@@ -46,11 +47,6 @@ def _instant(text: str, name: str) -> datetime | None:
         raise web.HTTPBadRequest(
             text=f"The time range's '{name}' is not a date and time; pick it again."
         ) from None
-
-
-def _iso(value: datetime | None) -> str | None:
-    """An instant for the URL, to the second, in UTC."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 @dataclass(frozen=True)
@@ -142,8 +138,8 @@ class LogView:
             "q": self.target_text or None,
             "unresolved": "1" if self.unresolved else None,
             "since": self.since_key or None,
-            "from": _iso(self.range_from),
-            "to": _iso(self.range_to),
+            "from": iso(self.range_from) if self.range_from else None,
+            "to": iso(self.range_to) if self.range_to else None,
         }
 
     @property
@@ -200,6 +196,14 @@ async def logs(request: web.Request) -> web.StreamResponse:
         rows, next_cursor = await log_store.list_log(
             conn, session.org_id, view.filter, limit=PAGE_SIZE, before=view.before
         )
+        window = chart_window(view.now, view.since, view.range_to)
+        hourly = (
+            await log_store.hourly_outcomes(
+                conn, session.org_id, since=window.first, until=window.end
+            )
+            if window
+            else {}
+        )
     return render(
         request,
         "logs.html",
@@ -213,6 +217,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
             "since_choices": SINCE,
             "live_tail": tail.encode(),
             "live": view.live,
+            "chart": build_chart(hourly, window) if window else None,
         },
     )
 

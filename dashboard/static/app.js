@@ -18,6 +18,29 @@ function localTimes(root) {
   }
 }
 
+function chartTimes(root) {
+  // The hourly chart's axis and bar titles, in the viewer's timezone (SVG has no <time>).
+  const day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+  const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  for (const svg of root.querySelectorAll("svg.hourly")) {
+    let lastDay = "";
+    for (const label of svg.querySelectorAll("text[data-at]")) {
+      const when = new Date(label.dataset.at);
+      const today = day.format(when);
+      // The day once, where it changes; otherwise the time of day.
+      label.textContent = today !== lastDay ? `${today} ${clock.format(when)}` : clock.format(when);
+      lastDay = today;
+    }
+    for (const title of svg.querySelectorAll("title[data-from]")) {
+      const from = new Date(title.dataset.from);
+      const to = new Date(title.dataset.to);
+      title.textContent = `${day.format(from)} ${clock.format(from)} – ` +
+        `${day.format(to) === day.format(from) ? "" : day.format(to) + " "}${clock.format(to)}: ` +
+        title.dataset.summary;
+    }
+  }
+}
+
 function localInputValue(when) {
   // The value of a datetime-local input: the viewer's wall-clock time, to the minute.
   const pad = (n) => String(n).padStart(2, "0");
@@ -220,6 +243,7 @@ function liveLog() {
 
 document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
+  chartTimes(document);
   timeRange();
   copyButtons(document);
   tokenDialog();

@@ -514,12 +514,27 @@ async def first_sync(conn: Connection, org_id: uuid.UUID) -> JobSummary | None:
 
 
 async def hourly_counts(
-    conn: Connection, org_id: uuid.UUID, *, since: datetime
+    conn: Connection, org_id: uuid.UUID, *, since: datetime, until: datetime | None = None
 ) -> dict[datetime, dict[str, int]]:
-    """Requests per UTC hour by "<event>|<outcome>", "c:<code>" and "m:<METHOD> <type>"."""
+    """Requests per UTC hour by "e:<event>|<outcome>", "c:<code>" and "m:<METHOD> <type>",
+    for the whole hours from the one `since` falls in to the one before `until`."""
     out: dict[datetime, dict[str, int]] = {}
-    for r in await conn.fetch(QUERIES["log_hourly"], org_id, since):
+    for r in await conn.fetch(QUERIES["log_hourly"], org_id, since, until or _LATEST):
         out.setdefault(r["hour"], {})[r["key"]] = int(r["n"])
+    return out
+
+
+async def hourly_outcomes(
+    conn: Connection, org_id: uuid.UUID, *, since: datetime, until: datetime | None = None
+) -> dict[datetime, dict[str, int]]:
+    """Requests per UTC hour by outcome (success, warning, failure), from `hourly_counts`."""
+    out: dict[datetime, dict[str, int]] = {}
+    for hour, counts in (await hourly_counts(conn, org_id, since=since, until=until)).items():
+        by_outcome = out.setdefault(hour, {})
+        for key, n in counts.items():
+            if key.startswith("e:"):
+                outcome = key.rpartition("|")[2]
+                by_outcome[outcome] = by_outcome.get(outcome, 0) + n
     return out
 
 

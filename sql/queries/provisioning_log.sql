@@ -143,10 +143,11 @@ ORDER BY s.started_at DESC
 LIMIT $3;
 
 -- name: log_hourly
--- Requests per hour since $2, by counter key, summed over the shards.
+-- Requests per hour from the hour $2 falls in to before $3, by counter key, summed over
+-- the shards (a range of the primary key).
 SELECT h.hour, kv.key, sum(kv.value::int) AS n
 FROM provisioning_log_hourly h, jsonb_each_text(h.counts) AS kv
-WHERE h.org_id = $1 AND h.hour >= date_trunc('hour', $2::timestamptz)
+WHERE h.org_id = $1 AND h.hour >= date_trunc('hour', $2::timestamptz) AND h.hour < $3
 GROUP BY h.hour, kv.key
 ORDER BY h.hour;
 

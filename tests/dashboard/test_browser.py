@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from dashboard.security import hash_password
+from gateway.store import admins as admin_store
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from gateway.store.provisioning_log import LogRow, record_request
@@ -491,6 +493,87 @@ def test_logs_custom_time_range_in_the_viewers_timezone(page: Any, live: LiveSer
     assert "from" not in parse_qs(urlsplit(page.url).query)
     page.locator("tbody.entry", has_text="range-in@acme.example").wait_for()
     assert page.locator("tbody.entry", has_text="range-out@acme.example").count() == 0
+
+
+async def _org_admin(database_url: str, slug: str, email: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        org = await org_store.get_org_by_slug(conn, slug)
+        assert org is not None
+        await admin_store.create_admin(conn, org.id, email, await hash_password(PASSWORD))
+    finally:
+        await conn.close()
+
+
+def _bar_counts(page: Any) -> dict[str, dict[str, int]]:
+    """The chart's bars: start → counts by outcome (only bars with requests)."""
+    bars = page.locator("svg.hourly g.bar").evaluate_all(
+        """gs => gs.map(g => [g.dataset.start, {success: +(g.dataset.success || 0),
+            warning: +(g.dataset.warning || 0), failure: +(g.dataset.failure || 0)}])"""
+    )
+    return {start: counts for start, counts in bars if any(counts.values())}
+
+
+def test_hourly_chart_counts_the_traffic_sent(page: Any, live: LiveServer) -> None:
+    token, _ = in_thread(lambda: _token_for(live.database_url, "initech"))
+    in_thread(lambda: _org_admin(live.database_url, "initech", "ops@initech.example"))
+    now = datetime.now(UTC)
+    earlier = (now - timedelta(hours=3)).replace(minute=10, second=0, microsecond=0)
+    in_thread(
+        lambda: _past_rows(
+            live.database_url,
+            "initech",
+            [
+                ("early1@initech.example", earlier, "success"),
+                ("early2@initech.example", earlier + timedelta(minutes=5), "success"),
+                ("early3@initech.example", earlier + timedelta(minutes=9), "failure"),
+            ],
+        )
+    )
+    for name in ("ann", "ben", "cy"):
+        scim(live, token, "POST", "/Users", okta_create_user(f"{name}@initech.example"))
+    scim(live, token, "GET", "/Users?filter=userName%20eq%20%22dee%40initech.example%22")
+    nameless = okta_create_user("dee@initech.example")
+    del nameless["name"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        scim(live, token, "POST", "/Users", nameless)
+    refused.value.close()
+
+    sign_in(page, live, "ops@initech.example")
+    page.goto(live.origin + "/dashboard/logs")
+    chart = page.locator("section.chart")
+    assert chart.get_by_role("heading", name="Requests per hour").is_visible()
+    # Requests sent now (4 successes, 1 failure) and three hours ago (2 and 1).
+    bars = _bar_counts(page)
+    early_hour = earlier.replace(minute=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert bars.pop(early_hour) == {"success": 2, "warning": 0, "failure": 1}
+    assert sum(c["success"] for c in bars.values()) == 4
+    assert sum(c["failure"] for c in bars.values()) == 1
+    assert chart.locator("[data-chart-total]").inner_text() == "8"
+    # Each bar's title has its numbers, its hour in the viewer's timezone.
+    title = chart.locator(f'g.bar[data-start="{early_hour}"] > title').text_content()
+    local = earlier.replace(minute=0).astimezone(BERLIN).strftime("%H:%M")
+    assert local in title
+    assert title.endswith("3 requests: 2 success, 0 warning, 1 failure")
+    # The table fallback holds the same numbers.
+    chart.get_by_text("The counts as a table").click()
+    table = chart.get_by_role("table", name="Requests per hour by outcome")
+    totals = [int(t) for t in table.locator("tbody td:last-child").all_inner_texts()]
+    assert sum(totals) == 8
+    assert 3 in totals
+    shot(page, "17-logs-hourly-chart")
+
+    # The chart follows the selected range.
+    start, end = now - timedelta(hours=5), now - timedelta(hours=1)
+    page.goto(
+        live.origin
+        + "/dashboard/logs?from="
+        + start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        + "&to="
+        + end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    assert _bar_counts(page) == {early_hour: {"success": 2, "warning": 0, "failure": 1}}
+    assert chart.locator("[data-chart-total]").inner_text() == "3"
 
 
 def test_sign_in_is_throttled(page: Any, live: LiveServer) -> None:

@@ -58,7 +58,7 @@ async def test_logs_empty_then_rows_with_guidance(admin: SignedIn, acme: OrgWith
     html = await (await client.get("/dashboard/logs")).text()
     assert "Create user" in html
     assert "jane@acme.example" in html
-    assert "✕ Failure" in html
+    assert '<span class="badge badge-failure">✕ Failure</span>' in html
     assert "What happened" in html
     assert "What Okta does next" in html
     assert "What to do" in html
@@ -66,8 +66,9 @@ async def test_logs_empty_then_rows_with_guidance(admin: SignedIn, acme: OrgWith
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
     failures = await (await client.get("/dashboard/logs?outcome=failure")).text()
-    assert "✓ Success" not in failures
-    assert "✕ Failure" in failures
+    # Rows' outcome badges (the chart's legend names every outcome).
+    assert '<span class="badge badge-success">✓ Success</span>' not in failures
+    assert '<span class="badge badge-failure">✕ Failure</span>' in failures
     none = await (await client.get("/dashboard/logs?event=Delete+group")).text()
     assert "No requests match these filters." in none
     assert (await client.get("/dashboard/logs?job=nope")).status == 404
@@ -179,6 +180,11 @@ async def test_custom_time_range_in_the_url(
 
     window = {"from": _utc(now - timedelta(hours=5)), "to": _utc(now - timedelta(hours=1))}
     assert await shown(urlencode(window)) == {"Jane@Example.com"}
+    # The hourly chart counts the same range (by whole hours) and, without one, the last day.
+    ranged = await (await client.get("/dashboard/logs?" + urlencode(window))).text()
+    assert "<span data-chart-total>1</span>" in ranged
+    day = await (await client.get("/dashboard/logs")).text()
+    assert "<span data-chart-total>2</span>" in day
     assert await shown(urlencode({"from": window["from"]})) == {
         "Jane@Example.com",
         "now@acme.example",

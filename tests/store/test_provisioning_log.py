@@ -492,6 +492,19 @@ async def test_hourly_counts(
         hour + timedelta(hours=1): {"e:Update user attributes|success": 1, "m:PUT User": 1},
     }
     assert await log_store.hourly_counts(db, acme.org.id, since=hour + timedelta(hours=2)) == {}
+    # Up to, not including, the hour `until` falls in when it is on the hour.
+    assert list(
+        await log_store.hourly_counts(
+            db, acme.org.id, since=hour, until=hour + timedelta(minutes=70)
+        )
+    ) == [hour, hour + timedelta(hours=1)]
+    assert list(
+        await log_store.hourly_counts(db, acme.org.id, since=hour, until=hour + timedelta(hours=1))
+    ) == [hour]
+    assert await log_store.hourly_outcomes(db, acme.org.id, since=hour) == {
+        hour: {"success": 1, "failure": 1},
+        hour + timedelta(hours=1): {"success": 1},
+    }
 
 
 # --- retention --------------------------------------------------------------------------------
