@@ -16,7 +16,7 @@ from aiohttp import web
 from dashboard.chart import build_chart, chart_window
 from dashboard.pages import iso, render
 from dashboard.scim_settings import parse_id
-from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, LIVE_LOG
+from gateway.appkeys import DASHBOARD_SESSION, DB_READ_POOL, LIVE_LOG
 from gateway.dbtypes import Connection
 from gateway.provlog.events import EVENTS
 from gateway.provlog.guidance import Guidance, guidance_for_log
@@ -190,7 +190,7 @@ def with_guidance(rows: list[log_store.LogRow]) -> list[tuple[log_store.LogRow, 
 async def logs(request: web.Request) -> web.StreamResponse:
     session = request[DASHBOARD_SESSION]
     view = LogView.from_query(request)
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         # Taken before the page's rows, so the live stream starts where they end.
         tail = await log_store.tail_start(conn)
         rows, next_cursor = await log_store.list_log(
@@ -243,7 +243,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     """Server-sent events: each new row of the org (matching the page's filters)."""
     session = request[DASHBOARD_SESSION]
     view = LogView.from_query(request)
-    pool = request.config_dict[DB_POOL]
+    pool = request.config_dict[DB_READ_POOL]
     try:
         cursor = log_store.TailCursor.decode(request.query.get("tail", ""))
     except ValueError:
@@ -302,7 +302,7 @@ async def _job_view(conn: Connection, org_id: uuid.UUID, job: log_store.JobSumma
 
 async def first_sync(request: web.Request) -> web.StreamResponse:
     session = request[DASHBOARD_SESSION]
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         tail = await log_store.tail_start(conn)
         first = await log_store.first_sync(conn, session.org_id)
         latest = await log_store.list_jobs(conn, session.org_id, limit=1)
@@ -327,7 +327,7 @@ async def log_entry(request: web.Request) -> web.StreamResponse:
     """One row, on a page of its own (a link an admin can share)."""
     session = request[DASHBOARD_SESSION]
     row_id = int(request.match_info["row_id"])
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         row = await log_store.log_row(conn, session.org_id, row_id)
     if row is None:
         raise web.HTTPNotFound(text="There is no such log row in your org.")

@@ -23,7 +23,7 @@ from gateway.appkeys import (
     SETTINGS,
     TOKEN_OWNERS,
 )
-from gateway.db import pool_ctx
+from gateway.db import pool_ctx, read_pool_ctx
 from gateway.dbstate import DatabaseState
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
@@ -100,6 +100,7 @@ def create_app(
     app[PAGE_CURSORS] = PageCursors()
     app[TOKEN_OWNERS] = {}
     app.cleanup_ctx.append(pool_ctx)
+    app.cleanup_ctx.append(read_pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(metrics_sampler_ctx)
     app.cleanup_ctx.append(metrics_listener_ctx)
