@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from dashboard.pages import iso
+
 OUTCOMES = ("success", "warning", "failure")  # stacked from the bottom
 # The chart's own coordinates (the SVG's viewBox); CSS scales it to the page.
 WIDTH, HEIGHT = 1000, 200
@@ -35,24 +37,46 @@ class Segment:
     height: float
 
 
+def _utc_text(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
 @dataclass(frozen=True, slots=True)
 class Bar:
+    """A bucket with requests. Its strings are made here, once: a week of bars is 169 of
+    them, and the template only puts them in place."""
+
     start: datetime
     end: datetime
     counts: dict[str, int]
     x: float
     width: float
     segments: list[Segment]
+    total: int
+    # The numbers, for the bar's title (app.js puts local times in front).
+    summary: str
+    # Formatted counts for the table: success, warning, failure, all.
+    cells: tuple[str, str, str, str]
+    start_iso: str
+    end_iso: str
+    start_utc: str
+    end_utc: str
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def summary(self) -> str:
-        """The numbers, for the bar's title (the times are added by the template)."""
-        parts = ", ".join(f"{self.counts.get(o, 0):,} {o}" for o in OUTCOMES)
-        return f"{self.total:,} request{'' if self.total == 1 else 's'}: {parts}"
+    @classmethod
+    def make(
+        cls, start: datetime, end: datetime, counts: dict[str, int], x: float, width: float,
+        segments: list[Segment],
+    ) -> Bar:  # fmt: skip
+        by_outcome = [counts.get(o, 0) for o in OUTCOMES]
+        total = sum(by_outcome)
+        parts = ", ".join(f"{n:,} {o}" for n, o in zip(by_outcome, OUTCOMES, strict=True))
+        success, warning, failure = (f"{n:,}" for n in by_outcome)
+        return cls(
+            start=start, end=end, counts=counts, x=x, width=width, segments=segments,
+            total=total, summary=f"{total:,} request{'' if total == 1 else 's'}: {parts}",
+            cells=(success, warning, failure, f"{total:,}"), start_iso=iso(start),
+            end_iso=iso(end), start_utc=_utc_text(start), end_utc=_utc_text(end),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +89,10 @@ class Tick:
 class Label:
     at: datetime
     x: float
+
+    @property
+    def iso(self) -> str:
+        return iso(self.at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +183,8 @@ def build_chart(counts: dict[datetime, dict[str, int]], window: ChartWindow) -> 
     slot = (WIDTH - RIGHT - LEFT) / max(len(starts), 1)
     bars = []
     for i, (bucket_start, bucket) in enumerate(zip(starts, buckets, strict=True)):
+        if not any(bucket.values()):
+            continue  # an empty bucket draws nothing; the axis labels still place it
         y = float(HEIGHT - BOTTOM)
         segments = []
         for outcome in OUTCOMES:
@@ -164,17 +194,17 @@ def build_chart(counts: dict[datetime, dict[str, int]], window: ChartWindow) -> 
                 y = max(y - height, TOP)
                 segments.append(Segment(outcome, n, round(y, 2), round(height, 2)))
         bars.append(
-            Bar(
-                start=bucket_start,
-                end=bucket_start + step,
-                counts=bucket,
-                x=round(LEFT + i * slot + slot * 0.1, 2),
-                width=round(slot * 0.8, 2),
-                segments=segments,
+            Bar.make(
+                bucket_start, bucket_start + step, bucket, round(LEFT + i * slot + slot * 0.1, 2),
+                round(slot * 0.8, 2), segments,
             )
-        )
-    every = max(1, math.ceil(len(bars) / MAX_TICK_LABELS))
-    labels = [Label(b.start, round(b.x + b.width / 2, 2)) for b in bars[::every]]
+        )  # fmt: skip
+    every = max(1, math.ceil(len(starts) / MAX_TICK_LABELS))
+    labels = [
+        Label(at, round(LEFT + (i + 0.5) * slot, 2))
+        for i, at in enumerate(starts)
+        if i % every == 0
+    ]
     ticks = [
         Tick(v, round(HEIGHT - BOTTOM - v / top * PLOT_HEIGHT, 2))
         for v in sorted({0, top // 2, top})

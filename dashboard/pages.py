@@ -28,19 +28,13 @@ def when(value: datetime | None, empty: str = "—", *, short: bool = False) -> 
 
 
 def iso(value: datetime) -> str:
-    """An instant in UTC for an attribute (app.js shows it in the viewer's timezone)."""
+    """An instant in UTC, to the second, for a URL or an attribute."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utc_text(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def add_template_globals(env: jinja2.Environment, prefix: str) -> None:
     env.globals["P"] = prefix
     env.globals["when"] = when
-    env.globals["iso"] = iso
-    env.globals["utc_text"] = utc_text
     env.globals["display_token"] = display_token
     env.globals["now"] = lambda: datetime.now(UTC)
 

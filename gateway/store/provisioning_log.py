@@ -525,17 +525,24 @@ async def hourly_counts(
 
 
 async def hourly_outcomes(
-    conn: Connection, org_id: uuid.UUID, *, since: datetime, until: datetime | None = None
+    conn: Connection,
+    org_id: uuid.UUID,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    bucket_hours: int = 1,
 ) -> dict[datetime, dict[str, int]]:
-    """Requests per UTC hour by outcome (success, warning, failure), from `hourly_counts`."""
-    out: dict[datetime, dict[str, int]] = {}
-    for hour, counts in (await hourly_counts(conn, org_id, since=since, until=until)).items():
-        by_outcome = out.setdefault(hour, {})
-        for key, n in counts.items():
-            if key.startswith("e:"):
-                outcome = key.rpartition("|")[2]
-                by_outcome[outcome] = by_outcome.get(outcome, 0) + n
-    return out
+    """Requests by outcome (success, warning, failure) in buckets of `bucket_hours` whole
+    UTC hours aligned to the Unix epoch (1: per hour), from the hourly counts; only
+    buckets with requests."""
+    rows = await conn.fetch(
+        QUERIES["log_hourly_outcomes"], org_id, since, until or _LATEST, bucket_hours
+    )
+    return {
+        r["bucket"]: {o: int(r[o]) for o in ("success", "warning", "failure")}
+        for r in rows
+        if r["success"] or r["warning"] or r["failure"]
+    }
 
 
 @asynccontextmanager

@@ -502,9 +502,15 @@ async def test_hourly_counts(
         await log_store.hourly_counts(db, acme.org.id, since=hour, until=hour + timedelta(hours=1))
     ) == [hour]
     assert await log_store.hourly_outcomes(db, acme.org.id, since=hour) == {
-        hour: {"success": 1, "failure": 1},
-        hour + timedelta(hours=1): {"success": 1},
+        hour: {"success": 1, "warning": 0, "failure": 1},
+        hour + timedelta(hours=1): {"success": 1, "warning": 0, "failure": 0},
     }
+    # In buckets of 6 hours from the Unix epoch: the bucket the hour falls in.
+    six = hour.replace(hour=hour.hour // 6 * 6)
+    buckets = await log_store.hourly_outcomes(db, acme.org.id, since=six, bucket_hours=6)
+    assert sum(b["success"] for b in buckets.values()) == 2
+    assert min(buckets) == six
+    assert all(b.hour % 6 == 0 for b in buckets)
 
 
 # --- retention --------------------------------------------------------------------------------
