@@ -32,6 +32,7 @@ SINCE = {
     "30d": timedelta(days=30),
 }
 KEEPALIVE_SECONDS = 15
+JOB_ROWS_BEFORE_START = timedelta(days=1)
 # Okta's first sync of a small pilot, per the setup guide.
 TYPICAL_FIRST_SYNC = timedelta(minutes=2)
 
@@ -199,7 +200,11 @@ async def logs(request: web.Request) -> web.StreamResponse:
         window = chart_window(view.now, view.since, view.range_to)
         hourly = (
             await log_store.hourly_outcomes(
-                conn, session.org_id, since=window.first, until=window.end
+                conn,
+                session.org_id,
+                since=window.first,
+                until=window.end,
+                bucket_hours=window.bucket_hours,
             )
             if window
             else {}
@@ -281,13 +286,23 @@ class JobView:
 
 
 async def _job_view(conn: Connection, org_id: uuid.UUID, job: log_store.JobSummary) -> JobView:
+    # The job's rows lie before its last request's end, and after its start less a day
+    # (a row that started before the one that opened the job, or was spooled while the
+    # database was away, wrote later): bounded so, the reads plan only a few daily
+    # partitions of the log, not all of them.
+    since, until = job.started_at - JOB_ROWS_BEFORE_START, job.ended_at + timedelta(seconds=1)
     imports, _ = await log_store.list_log(
-        conn, org_id, log_store.LogFilter(job_id=job.job_id, event="Import users"), limit=1
+        conn,
+        org_id,
+        log_store.LogFilter(job_id=job.job_id, event="Import users", since=since, until=until),
+        limit=1,
     )
     failures, _ = await log_store.list_log(
         conn,
         org_id,
-        log_store.LogFilter(job_id=job.job_id, outcome="failure", unresolved=True),
+        log_store.LogFilter(
+            job_id=job.job_id, outcome="failure", unresolved=True, since=since, until=until
+        ),
         limit=5,
     )
     minutes = max(job.duration_seconds / 60, 1 / 60)
