@@ -32,8 +32,9 @@ async def scim_page(request: web.Request, *, new_token: str | None = None) -> we
     # checklist reads the log, from the replica when there is one.
     async with request.config_dict[DB_POOL].acquire() as conn:
         tokens = await token_store.list_tokens(conn, session.org_id)
-    async with request.config_dict[DB_READ_POOL].acquire() as conn:
-        checklist = await build_checklist(conn, settings, session.org_id, tokens)
+    checklist = await build_checklist(
+        request.config_dict[DB_READ_POOL], settings, session.org_id, tokens
+    )
     revoked = None
     if "revoked" in request.query:
         revoked = next((t for t in tokens if str(t.id) == request.query["revoked"]), None)
