@@ -18,8 +18,9 @@ OUTCOMES = ("success", "warning", "failure")  # stacked from the bottom
 WIDTH, HEIGHT = 1000, 200
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 26
 PLOT_HEIGHT = HEIGHT - TOP - BOTTOM
-MAX_BARS = 169  # a week of whole hours, the first one partly in the range
-BUCKET_HOURS = (1, 2, 3, 6, 12, 24)
+# Four days of whole hours (the first one partly in the range); a week is in 2-hour bars.
+MAX_BARS = 97
+BUCKET_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
 # A longer range is shown as its last 92 days (the log keeps 90 by default).
 MAX_SPAN = timedelta(days=92)
 DEFAULT_SPAN = timedelta(hours=24)

@@ -32,11 +32,13 @@ function chartTimes(root) {
       lastDay = today;
     }
     for (const title of svg.querySelectorAll("title[data-from]")) {
+      // "<from> UTC – <to> UTC: <numbers>": the numbers stay, the times become local.
+      const numbers = title.textContent.slice(title.textContent.indexOf("UTC: ") + 5);
       const from = new Date(title.dataset.from);
       const to = new Date(title.dataset.to);
       title.textContent = `${day.format(from)} ${clock.format(from)} – ` +
         `${day.format(to) === day.format(from) ? "" : day.format(to) + " "}${clock.format(to)}: ` +
-        title.dataset.summary;
+        numbers;
     }
   }
 }

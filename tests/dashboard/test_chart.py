@@ -15,13 +15,16 @@ def test_the_window_is_the_views_range_or_the_last_day() -> None:
     assert day is not None
     assert (day.start, day.end, day.bucket_hours) == (NOW - 24 * HOUR, NOW, 1)
     assert day.first == datetime(2026, 11, 29, 14, tzinfo=UTC)
+    days = chart_window(NOW, NOW - timedelta(days=4), None)
+    assert days is not None
+    assert days.bucket_hours == 1
     week = chart_window(NOW, NOW - timedelta(days=7), None)
     assert week is not None
-    assert week.bucket_hours == 1
+    assert week.bucket_hours == 2
     month = chart_window(NOW, NOW - timedelta(days=30), None)
     assert month is not None
-    assert month.bucket_hours == 6
-    assert month.first == datetime(2026, 10, 31, 12, tzinfo=UTC)
+    assert month.bucket_hours == 8
+    assert month.first == datetime(2026, 10, 31, 8, tzinfo=UTC)
     # Never past now; at most 92 days; nothing for a range that has not begun.
     ahead = chart_window(NOW, NOW - HOUR, NOW + 5 * HOUR)
     assert ahead is not None
@@ -31,10 +34,11 @@ def test_the_window_is_the_views_range_or_the_last_day() -> None:
     assert ages.start == NOW - timedelta(days=92)
     assert ages.bucket_hours == 24
     assert chart_window(NOW, NOW + HOUR, None) is None
-    for since in (NOW - timedelta(days=d) for d in (1, 3, 7, 8, 30, 92)):
+    for since in (NOW - timedelta(days=d) for d in (1, 3, 4, 7, 8, 30, 92)):
         window = chart_window(NOW, since, None)
         assert window is not None
-        assert len(build_chart({}, window).bars) <= MAX_BARS
+        busy = {window.first + timedelta(hours=h): {"success": 1} for h in range(92 * 24)}
+        assert len(build_chart(busy, window).bars) <= MAX_BARS
 
 
 def test_bars_sum_their_hours_by_outcome() -> None:
@@ -52,15 +56,15 @@ def test_bars_sum_their_hours_by_outcome() -> None:
     filled = {b.start: b for b in chart.bars}
     assert all(b.total for b in chart.bars)
     assert list(filled) == [
-        datetime(2026, 11, 29, 18, tzinfo=UTC),
-        datetime(2026, 11, 30, 12, tzinfo=UTC),
+        datetime(2026, 11, 29, 16, tzinfo=UTC),
+        datetime(2026, 11, 30, 8, tzinfo=UTC),
     ]
-    noon = filled[datetime(2026, 11, 30, 12, tzinfo=UTC)]
+    noon = filled[datetime(2026, 11, 30, 8, tzinfo=UTC)]
     assert noon.counts == {"success": 7, "failure": 1, "warning": 3}
-    assert noon.end - noon.start == 6 * HOUR
+    assert noon.end - noon.start == 8 * HOUR
     assert noon.summary == "11 requests: 7 success, 3 warning, 1 failure"
     assert chart.totals == {"success": 14, "warning": 3, "failure": 1}
-    assert chart.per == "6 hours"
+    assert chart.per == "8 hours"
     # Stacked success, warning, failure from the axis up; the tallest bar fits the scale.
     assert [s.outcome for s in noon.segments] == ["success", "warning", "failure"]
     assert noon.segments[0].y + noon.segments[0].height == chart.base_y
