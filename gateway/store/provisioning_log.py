@@ -165,8 +165,8 @@ def _log_reads() -> dict[str, str]:
         return text[start.end() :]
 
     columns, unresolved = select_list("log_row_columns"), select_list("log_row_unresolved")
-    names = ("log_page", "log_page_unresolved", "log_page_unattributed", "log_row",
-             "log_target_history", "log_tail")  # fmt: skip
+    names = ("log_page", "log_page_prefix", "log_page_unresolved", "log_page_unattributed",
+             "log_row", "log_target_history", "log_tail")  # fmt: skip
     return {
         name: QUERIES[name]
         .replace("/*log_row*/", f"{columns},\n       {unresolved}")
@@ -258,13 +258,18 @@ _FILTERS = {
 _LOG_ONLY = frozenset({"outcome", "code", "target_id"})
 
 
-def _filters(where: LogFilter, driver: str, first: int) -> tuple[str, str, list[Any]]:
+def _filters(
+    where: LogFilter, driver: str, first: int, *, ranges_in_query: bool = False
+) -> tuple[str, str, list[Any]]:
     """(fragments on the driving table, fragments on the log's own columns, values).
 
     With the log driving the page both go in one place; with unresolved failures
-    driving it, the log's own columns are filtered where each row is fetched.
+    driving it, the log's own columns are filtered where each row is fetched. With
+    `ranges_in_query`, a "name*" target's key ranges are left to the query itself.
     """
     keys, ranges = target_keys(where.target) if where.target else ([], None)
+    if ranges_in_query:
+        ranges = None
     chosen: list[tuple[str, list[Any]]] = [
         (name, [value])
         for name, value in (
@@ -309,8 +314,17 @@ async def list_log(
         before.id if before else 0,
         limit + 1,
     ]
+    _, ranges = target_keys(where.target) if where.target else ([], None)
     if org_id is None:
         records = await conn.fetch(LOG_READS["log_page_unattributed"], *window)
+    elif ranges is not None and not where.unresolved:
+        # "name*": the key ranges ($7 … $10) drive the page; other filters from $11.
+        (user_low, group_low), (user_high, group_high) = ranges
+        fragment, _, values = _filters(where, "l", first=11, ranges_in_query=True)
+        sql = LOG_READS["log_page_prefix"].replace("/*filters*/", fragment)
+        records = await conn.fetch(
+            sql, org_id, *window, user_low, user_high, group_low, group_high, *values
+        )
     else:
         name, driver = ("log_page_unresolved", "u") if where.unresolved else ("log_page", "l")
         fragment, log_fragment, values = _filters(where, driver, first=7)

@@ -34,6 +34,34 @@ WHERE l.org_id = $1
 ORDER BY l.occurred_at DESC, l.id DESC
 LIMIT $6;
 
+-- name: log_page_prefix
+-- Like log_page, for a target "name*": users' keys in [$7, $8), teams' in [$9, $10),
+-- other filters from $11 (the filters marker, in both branches). The key ranges drive
+-- the page: the position of every matching row comes from the target-key index, and
+-- only the newest $6 rows are read whole. Read newest first through the time index,
+-- a page of names whose rows bunch in time (a first sync creates them together) reads
+-- most of the log before it finds them; the planner cannot know they bunch.
+WITH matching AS MATERIALIZED (
+    SELECT l.occurred_at, l.id
+    FROM provisioning_log l
+    WHERE l.org_id = $1 AND l.target_key >= $7::text AND l.target_key < $8::text
+      AND l.occurred_at >= $2 AND l.occurred_at < $3
+      AND (l.occurred_at, l.id) < ($4, $5)
+      /*filters*/
+    UNION ALL
+    SELECT l.occurred_at, l.id
+    FROM provisioning_log l
+    WHERE l.org_id = $1 AND l.target_key >= $9::text AND l.target_key < $10::text
+      AND l.occurred_at >= $2 AND l.occurred_at < $3
+      AND (l.occurred_at, l.id) < ($4, $5)
+      /*filters*/
+)
+SELECT /*log_row*/
+FROM (SELECT m.occurred_at, m.id FROM matching m
+      ORDER BY m.occurred_at DESC, m.id DESC LIMIT $6) AS p
+JOIN provisioning_log l ON l.org_id = $1 AND l.id = p.id AND l.occurred_at = p.occurred_at
+ORDER BY l.occurred_at DESC, l.id DESC;
+
 -- name: log_page_unresolved
 -- Like log_page, for failures that still need action: read from the small table of
 -- unresolved failures, newest first (the filters marker as in log_page; filters on
