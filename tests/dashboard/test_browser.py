@@ -251,8 +251,10 @@ def test_generate_token_once_and_revoke(page: Any, live: LiveServer) -> None:
     shot(page, "04-token-dialog")
     # The token works against SCIM.
     assert scim(live, token, "GET", "/Users?startIndex=1&count=2")["totalResults"] == 0
-    dialog.get_by_role("button", name="I have copied it").click()
-    page.wait_for_load_state()
+    # Closing the dialog replaces the page (app.js): wait for that navigation, or the
+    # reload below races it and one of the two is aborted.
+    with page.expect_navigation():
+        dialog.get_by_role("button", name="I have copied it").click()
     page.reload()
     assert token not in page.content()
     page.go_back()
