@@ -31,7 +31,7 @@ from dashboard.security import (
     same_secret,
     session_cookie_name,
 )
-from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, LIVE_LOG, SETTINGS
+from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, DB_READ_POOL, LIVE_LOG, SETTINGS
 from gateway.store import admins as admin_store
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 async def live_log_ctx(app: web.Application) -> AsyncIterator[None]:
     """The live log's one poller of this process; on the root app, after the pool."""
-    task = asyncio.create_task(app[LIVE_LOG].run(app[DB_POOL]), name="dashboard-live-log")
+    task = asyncio.create_task(app[LIVE_LOG].run(app[DB_READ_POOL]), name="dashboard-live-log")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.dbtypes import Connection
+import asyncpg
+
 from gateway.provlog.signals import Signal, org_signals
 from gateway.settings import Settings
 from gateway.store import provisioning_log as log_store
@@ -46,17 +48,33 @@ def _signal(signals: list[Signal], kind: str) -> Signal | None:
     return next((s for s in signals if s.kind == kind), None)
 
 
+async def _log_reads(
+    pool: asyncpg.Pool, org_id: uuid.UUID
+) -> tuple[list[log_store.LogRow], list[log_store.LogRow], list[log_store.LogRow]]:
+    """The last request, the last 401s and the last wrong-URL requests."""
+    async with pool.acquire() as conn:
+        latest, _ = await log_store.list_log(conn, org_id, log_store.LogFilter(), limit=1)
+        auth_failures, _ = await log_store.list_log(
+            conn, org_id, log_store.LogFilter(event="Authentication failed"), limit=5
+        )
+        wrong_urls, _ = await log_store.list_log(
+            conn, org_id, log_store.LogFilter(event="Wrong base URL"), limit=3
+        )
+    return latest, auth_failures, wrong_urls
+
+
+async def _signals(pool: asyncpg.Pool, org_id: uuid.UUID) -> list[Signal]:
+    async with pool.acquire() as conn:
+        return await org_signals(conn, org_id, days=30)
+
+
 async def build_checklist(
-    conn: Connection, settings: Settings, org_id: uuid.UUID, tokens: list[TokenInfo]
+    pool: asyncpg.Pool, settings: Settings, org_id: uuid.UUID, tokens: list[TokenInfo]
 ) -> list[CheckItem]:
-    latest, _ = await log_store.list_log(conn, org_id, log_store.LogFilter(), limit=1)
-    auth_failures, _ = await log_store.list_log(
-        conn, org_id, log_store.LogFilter(event="Authentication failed"), limit=5
+    # Two connections at once: the page waits for the slower half, not for both.
+    (latest, auth_failures, wrong_urls), signals = await asyncio.gather(
+        _log_reads(pool, org_id), _signals(pool, org_id)
     )
-    wrong_urls, _ = await log_store.list_log(
-        conn, org_id, log_store.LogFilter(event="Wrong base URL"), limit=3
-    )
-    signals = await org_signals(conn, org_id, days=30)
     last = latest[0] if latest else None
     items = [
         _base_url(settings, last, wrong_urls),

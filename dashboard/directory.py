@@ -9,7 +9,7 @@ from aiohttp import web
 
 from dashboard.pages import render
 from dashboard.scim_settings import parse_id
-from gateway.appkeys import DASHBOARD_SESSION, DB_POOL
+from gateway.appkeys import DASHBOARD_SESSION, DB_READ_POOL
 from gateway.dbtypes import Connection
 from gateway.store import directory
 from gateway.store import provisioning_log as log_store
@@ -32,7 +32,7 @@ async def users(request: web.Request) -> web.StreamResponse:
     session = request[DASHBOARD_SESSION]
     q = request.query.get("q", "")[:200]
     after = request.query.get("after", "")[:1000]
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         page = await directory.search_users(conn, session.org_id, q, after=after, limit=PAGE_SIZE)
         total = await directory.count_users(conn, session.org_id)
     return render(
@@ -45,7 +45,7 @@ async def users(request: web.Request) -> web.StreamResponse:
 async def user(request: web.Request) -> web.StreamResponse:
     session = request[DASHBOARD_SESSION]
     user_id = parse_id(request.match_info["user_id"])
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         found = await directory.get_user(conn, session.org_id, user_id)
         if found is None:
             raise web.HTTPNotFound(text="There is no such user in your org.")
@@ -68,7 +68,7 @@ async def teams(request: web.Request) -> web.StreamResponse:
     session = request[DASHBOARD_SESSION]
     q = request.query.get("q", "")[:200]
     after = request.query.get("after", "")[:1000]
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         page = await directory.search_teams(conn, session.org_id, q, after=after, limit=PAGE_SIZE)
         total = await directory.count_teams(conn, session.org_id)
     return render(
@@ -84,7 +84,7 @@ async def team(request: web.Request) -> web.StreamResponse:
     after: uuid.UUID | None = None
     if request.query.get("after"):
         after = parse_id(request.query["after"])
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         found = await directory.get_team(conn, session.org_id, team_id)
         if found is None:
             raise web.HTTPNotFound(text="There is no such team in your org.")

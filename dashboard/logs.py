@@ -13,9 +13,10 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
-from dashboard.pages import render
+from dashboard.chart import build_chart, chart_window
+from dashboard.pages import iso, render
 from dashboard.scim_settings import parse_id
-from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, LIVE_LOG
+from gateway.appkeys import DASHBOARD_SESSION, DB_READ_POOL, LIVE_LOG
 from gateway.dbtypes import Connection
 from gateway.provlog.events import EVENTS
 from gateway.provlog.guidance import Guidance, guidance_for_log
@@ -31,8 +32,22 @@ SINCE = {
     "30d": timedelta(days=30),
 }
 KEEPALIVE_SECONDS = 15
+JOB_ROWS_BEFORE_START = timedelta(days=1)
 # Okta's first sync of a small pilot, per the setup guide.
 TYPICAL_FIRST_SYNC = timedelta(minutes=2)
+
+
+def _instant(text: str, name: str) -> datetime | None:
+    """A range bound from the URL: an ISO 8601 instant (no offset means UTC)."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip()[:40])
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise web.HTTPBadRequest(
+            text=f"The time range's '{name}' is not a date and time; pick it again."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -45,7 +60,13 @@ class LogView:
     target_text: str
     unresolved: bool
     since_key: str
+    # A custom range, UTC instants (the browser converts from the viewer's timezone):
+    # from inclusive, to exclusive. With a preset too, both hold.
+    range_from: datetime | None
+    range_to: datetime | None
     before: log_store.Cursor | None
+    # When the view was asked for: presets ("last 1h") count back from it.
+    now: datetime
 
     @classmethod
     def from_query(cls, request: web.Request) -> LogView:
@@ -60,6 +81,12 @@ class LogView:
                 raise web.HTTPBadRequest(
                     text="That page link is broken; start again from the first page."
                 ) from None
+        range_from = _instant(query.get("from", ""), "from")
+        range_to = _instant(query.get("to", ""), "to")
+        if range_from and range_to and range_from >= range_to:
+            raise web.HTTPBadRequest(
+                text="The time range ends before it starts: pick a 'To' after 'From'."
+            )
         return cls(
             outcome=outcome if outcome in OUTCOMES else None,
             event=event if event in EVENTS else None,
@@ -68,14 +95,24 @@ class LogView:
             target_text=query.get("q", "").strip()[:200],
             unresolved=query.get("unresolved") == "1",
             since_key=query.get("since", "") if query.get("since", "") in SINCE else "",
+            range_from=range_from,
+            range_to=range_to,
             before=before,
+            now=datetime.now(UTC),
         )
 
     @property
+    def since(self) -> datetime | None:
+        """The range's start: the later of the preset's and the custom one."""
+        starts = [self.now - SINCE[self.since_key]] if self.since_key else []
+        starts += [self.range_from] if self.range_from else []
+        return max(starts, default=None)
+
+    @property
     def filter(self) -> log_store.LogFilter:
-        since = datetime.now(UTC) - SINCE[self.since_key] if self.since_key else None
         return log_store.LogFilter(
-            since=since,
+            since=self.since,
+            until=self.range_to,
             outcome=self.outcome,
             event=self.event,
             target_id=self.target,
@@ -86,7 +123,15 @@ class LogView:
 
     def query(self, **change: str | None) -> str:
         """This view's URL query, with some parameters changed (None drops one)."""
-        values = {
+        values = self._query_values()
+        values.update(change)
+        return urlencode({k: v for k, v in values.items() if v})
+
+    def query_value(self, name: str) -> str:
+        return self._query_values()[name] or ""
+
+    def _query_values(self) -> dict[str, str | None]:
+        return {
             "outcome": self.outcome,
             "event": self.event,
             "job": str(self.job) if self.job else None,
@@ -94,9 +139,9 @@ class LogView:
             "q": self.target_text or None,
             "unresolved": "1" if self.unresolved else None,
             "since": self.since_key or None,
+            "from": iso(self.range_from) if self.range_from else None,
+            "to": iso(self.range_to) if self.range_to else None,
         }
-        values.update(change)
-        return urlencode({k: v for k, v in values.items() if v})
 
     @property
     def filtered(self) -> bool:
@@ -108,7 +153,14 @@ class LogView:
             or self.target_text
             or self.unresolved
             or self.since_key
+            or self.range_from
+            or self.range_to
         )
+
+    @property
+    def live(self) -> bool:
+        """Whether new rows can still belong on this page (the newest, range still open)."""
+        return self.before is None and (self.range_to is None or self.range_to > self.now)
 
     def matches(self, row: log_store.LogRow) -> bool:
         """The page's filters, applied to a live row (the same rules as `list_log`)."""
@@ -118,6 +170,8 @@ class LogView:
             and (self.job is None or row.job_id == self.job)
             and (self.target is None or row.target_id == self.target)
             and (not self.unresolved or row.outcome == "failure")
+            and (self.since is None or row.occurred_at >= self.since)
+            and (self.range_to is None or row.occurred_at < self.range_to)
             and (not self.target_text or self._target_matches(row))
         )
 
@@ -137,11 +191,23 @@ def with_guidance(rows: list[log_store.LogRow]) -> list[tuple[log_store.LogRow, 
 async def logs(request: web.Request) -> web.StreamResponse:
     session = request[DASHBOARD_SESSION]
     view = LogView.from_query(request)
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         # Taken before the page's rows, so the live stream starts where they end.
         tail = await log_store.tail_start(conn)
         rows, next_cursor = await log_store.list_log(
             conn, session.org_id, view.filter, limit=PAGE_SIZE, before=view.before
+        )
+        window = chart_window(view.now, view.since, view.range_to)
+        hourly = (
+            await log_store.hourly_outcomes(
+                conn,
+                session.org_id,
+                since=window.first,
+                until=window.end,
+                bucket_hours=window.bucket_hours,
+            )
+            if window
+            else {}
         )
     return render(
         request,
@@ -155,7 +221,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
             "outcomes": OUTCOMES,
             "since_choices": SINCE,
             "live_tail": tail.encode(),
-            "live": view.before is None,
+            "live": view.live,
+            "chart": build_chart(hourly, window) if window else None,
         },
     )
 
@@ -181,7 +248,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     """Server-sent events: each new row of the org (matching the page's filters)."""
     session = request[DASHBOARD_SESSION]
     view = LogView.from_query(request)
-    pool = request.config_dict[DB_POOL]
+    pool = request.config_dict[DB_READ_POOL]
     try:
         cursor = log_store.TailCursor.decode(request.query.get("tail", ""))
     except ValueError:
@@ -219,13 +286,23 @@ class JobView:
 
 
 async def _job_view(conn: Connection, org_id: uuid.UUID, job: log_store.JobSummary) -> JobView:
+    # The job's rows lie before its last request's end, and after its start less a day
+    # (a row that started before the one that opened the job, or was spooled while the
+    # database was away, wrote later): bounded so, the reads plan only a few daily
+    # partitions of the log, not all of them.
+    since, until = job.started_at - JOB_ROWS_BEFORE_START, job.ended_at + timedelta(seconds=1)
     imports, _ = await log_store.list_log(
-        conn, org_id, log_store.LogFilter(job_id=job.job_id, event="Import users"), limit=1
+        conn,
+        org_id,
+        log_store.LogFilter(job_id=job.job_id, event="Import users", since=since, until=until),
+        limit=1,
     )
     failures, _ = await log_store.list_log(
         conn,
         org_id,
-        log_store.LogFilter(job_id=job.job_id, outcome="failure", unresolved=True),
+        log_store.LogFilter(
+            job_id=job.job_id, outcome="failure", unresolved=True, since=since, until=until
+        ),
         limit=5,
     )
     minutes = max(job.duration_seconds / 60, 1 / 60)
@@ -240,7 +317,7 @@ async def _job_view(conn: Connection, org_id: uuid.UUID, job: log_store.JobSumma
 
 async def first_sync(request: web.Request) -> web.StreamResponse:
     session = request[DASHBOARD_SESSION]
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         tail = await log_store.tail_start(conn)
         first = await log_store.first_sync(conn, session.org_id)
         latest = await log_store.list_jobs(conn, session.org_id, limit=1)
@@ -265,7 +342,7 @@ async def log_entry(request: web.Request) -> web.StreamResponse:
     """One row, on a page of its own (a link an admin can share)."""
     session = request[DASHBOARD_SESSION]
     row_id = int(request.match_info["row_id"])
-    async with request.config_dict[DB_POOL].acquire() as conn:
+    async with request.config_dict[DB_READ_POOL].acquire() as conn:
         row = await log_store.log_row(conn, session.org_id, row_id)
     if row is None:
         raise web.HTTPNotFound(text="There is no such log row in your org.")

@@ -27,6 +27,11 @@ def when(value: datetime | None, empty: str = "—", *, short: bool = False) -> 
     return Markup('<time datetime="{0}" title="{1}">{1}</time>').format(iso, text)
 
 
+def iso(value: datetime) -> str:
+    """An instant in UTC, to the second, for a URL or an attribute."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def add_template_globals(env: jinja2.Environment, prefix: str) -> None:
     env.globals["P"] = prefix
     env.globals["when"] = when

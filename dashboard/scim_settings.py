@@ -9,7 +9,7 @@ from aiohttp import web
 
 from dashboard.checklist import build_checklist
 from dashboard.pages import render
-from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, SETTINGS
+from gateway.appkeys import DASHBOARD_SESSION, DB_POOL, DB_READ_POOL, SETTINGS
 from gateway.store import tokens as token_store
 from gateway.tokens import display_token
 
@@ -28,9 +28,13 @@ def parse_id(raw: str) -> uuid.UUID:
 async def scim_page(request: web.Request, *, new_token: str | None = None) -> web.Response:
     session = request[DASHBOARD_SESSION]
     settings = request.config_dict[SETTINGS]
+    # Tokens from the primary: the page shows a token just generated or revoked. The
+    # checklist reads the log, from the replica when there is one.
     async with request.config_dict[DB_POOL].acquire() as conn:
         tokens = await token_store.list_tokens(conn, session.org_id)
-        checklist = await build_checklist(conn, settings, session.org_id, tokens)
+    checklist = await build_checklist(
+        request.config_dict[DB_READ_POOL], settings, session.org_id, tokens
+    )
     revoked = None
     if "revoked" in request.query:
         revoked = next((t for t in tokens if str(t.id) == request.query["revoked"]), None)

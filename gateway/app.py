@@ -22,7 +22,7 @@ from gateway.appkeys import (
     SETTINGS,
     TOKEN_CACHE,
 )
-from gateway.db import pool_ctx
+from gateway.db import pool_ctx, read_pool_ctx
 from gateway.dbstate import DatabaseState
 from gateway.health import healthz, readyz
 from gateway.metrics import Metrics
@@ -59,6 +59,18 @@ async def unmatched_middleware(request: web.Request, handler: Handler) -> web.St
     return await handler(request)
 
 
+async def root_redirect(request: web.Request) -> web.StreamResponse:
+    """`/` in a browser opens the dashboard. Anything else there (a token, another
+    method) is a SCIM client on a wrong base URL: the SCIM 404, its log row and help."""
+    if request.method in ("GET", "HEAD") and "Authorization" not in request.headers:
+        raise web.HTTPFound(f"{DASHBOARD_PREFIX}/")
+    return await serve_unmatched(request, _not_found)
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPNotFound()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -86,6 +98,7 @@ def create_app(
     )
     app[TOKEN_CACHE] = TokenCache(settings.auth_cache_seconds)
     app.cleanup_ctx.append(pool_ctx)
+    app.cleanup_ctx.append(read_pool_ctx)
     app.cleanup_ctx.append(log_maintenance_ctx)
     app.cleanup_ctx.append(metrics_sampler_ctx)
     app.cleanup_ctx.append(metrics_listener_ctx)
@@ -100,6 +113,7 @@ def create_app(
     app[DASHBOARD_APP] = create_dashboard_app()
     app[DASHBOARD_APP][APP_NAME] = "dashboard"
     app.add_subapp(DASHBOARD_PREFIX, app[DASHBOARD_APP])
+    app.router.add_route("*", "/", root_redirect)
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
     app.router.add_get("/metrics", metrics_on_main_port, allow_head=False)

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool")
+# The dashboard's read-only pages read through this pool: on DATABASE_READ_URL (a
+# replica) when set, else the same pool as DB_POOL. Writes always use DB_POOL.
+DB_READ_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_read_pool")
 # Whether the database schema was checked and whether the process is draining.
 DB_STATE: web.AppKey[DatabaseState] = web.AppKey("db_state")
 # Per-token rate limits and per-org connection shares of the SCIM app.

@@ -497,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scim-gateway",
         description=(
             "The SecureCodingHub SCIM gateway. Settings come from the environment "
-            "(DATABASE_URL, GATEWAY_DATA_DIR, SCIM_BASE_PATH, PUBLIC_BASE_URL, …; see README). "
+            "(DATABASE_URL, DATABASE_READ_URL, GATEWAY_DATA_DIR, SCIM_BASE_PATH, PUBLIC_BASE_URL, "
+            "…; see README). "
             "Without DATABASE_URL every command uses the embedded PostgreSQL in GATEWAY_DATA_DIR."
         ),
     )

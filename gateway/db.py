@@ -20,7 +20,7 @@ from aiohttp import web
 from asyncpg.connection import LoggedQuery
 from asyncpg.pool import PoolAcquireContext
 
-from gateway.appkeys import DB_POOL, DB_STATE, METRICS, SETTINGS
+from gateway.appkeys import DB_POOL, DB_READ_POOL, DB_STATE, METRICS, SETTINGS
 from gateway.dbstate import DatabaseState
 from gateway.dbtypes import Connection
 from gateway.migrate import MigrationError, check_schema
@@ -245,20 +245,27 @@ async def wait_for_database(
         await asyncio.sleep(interval)
 
 
+async def _gateway_pool(
+    settings: Settings, dsn: str, *, observer: PoolObserver | None = None
+) -> GatewayPool:
+    """A pool of the settings' sizes that connects when first asked."""
+    return await create_pool(
+        dsn,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        settings=settings,
+        connect_now=False,
+        observer=observer,
+    )
+
+
 async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if settings.database_url is None:
         raise RuntimeError(
             "create_app needs settings.database_url; the CLI starts the embedded server"
         )
-    pool = await create_pool(
-        settings.database_url,
-        min_size=settings.db_pool_min_size,
-        max_size=settings.db_pool_max_size,
-        settings=settings,
-        connect_now=False,
-        observer=app[METRICS],
-    )
+    pool = await _gateway_pool(settings, settings.database_url, observer=app[METRICS])
     app[DB_POOL] = pool
     state = app[DB_STATE]
     waiter = None
@@ -279,8 +286,27 @@ async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
     if waiter is not None:
         waiter.cancel()
         await asyncio.gather(waiter, return_exceptions=True)
+    await close_pool(pool)
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
     try:
         # Bounded: a connection left mid-operation by a dead server must not hang shutdown.
         await asyncio.wait_for(pool.close(), timeout=10)
     except TimeoutError:
         pool.terminate()
+
+
+async def read_pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The pool of the dashboard's read-only pages, after `pool_ctx`: a second pool on
+    DATABASE_READ_URL (a replica; it connects when first asked, so a replica that is
+    away delays no start-up), or the main pool itself."""
+    settings = app[SETTINGS]
+    if settings.database_read_url is None:
+        app[DB_READ_POOL] = app[DB_POOL]
+        yield
+        return
+    pool = await _gateway_pool(settings, settings.database_read_url)
+    app[DB_READ_POOL] = pool
+    yield
+    await close_pool(pool)

@@ -87,11 +87,13 @@ class Settings:
     """Everything the gateway reads from its environment.
 
     `database_url` is None when the gateway should run its own embedded
-    PostgreSQL in `data_dir`. `repr()` hides the database URL, which may carry a
+    PostgreSQL in `data_dir`. `repr()` hides the database URLs, which may carry a
     password.
     """
 
     database_url: str | None = field(default=None, repr=False)
+    # A read replica for the dashboard's read-only pages; None: they read the primary.
+    database_read_url: str | None = field(default=None, repr=False)
     data_dir: Path = Path("var")
     scim_base_path: str = DEFAULT_SCIM_BASE_PATH
     public_base_url: str | None = None
@@ -170,8 +172,16 @@ class Settings:
             raise SettingsError(
                 f"PUBLIC_BASE_URL must start with https:// (or http:// for local use), got {public!r}"
             )
+        database_url = env.get("DATABASE_URL", "").strip() or None
+        database_read_url = env.get("DATABASE_READ_URL", "").strip() or None
+        if database_read_url is not None and database_url is None:
+            raise SettingsError(
+                "DATABASE_READ_URL (a read replica) needs DATABASE_URL (its primary); "
+                "the embedded PostgreSQL has no replica"
+            )
         return cls(
-            database_url=env.get("DATABASE_URL", "").strip() or None,
+            database_url=database_url,
+            database_read_url=database_read_url,
             data_dir=Path(env.get("GATEWAY_DATA_DIR", "").strip() or "var"),
             scim_base_path=_base_path(env.get("SCIM_BASE_PATH", DEFAULT_SCIM_BASE_PATH)),
             public_base_url=public,

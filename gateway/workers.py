@@ -97,6 +97,8 @@ def worker_environment(settings: Settings, directory: Path) -> dict[str, str]:
         PROMETHEUS_MULTIPROC_DIR=str(directory),
         GATEWAY_SUPERVISOR_PID=str(os.getpid()),
     )
+    if settings.database_read_url is not None:
+        env["DATABASE_READ_URL"] = settings.database_read_url
     if settings.metrics_listen is None:
         env["METRICS_LISTEN"] = "off"
     else:

@@ -13,6 +13,7 @@ from gateway.settings import Settings, SettingsError
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.database_url is None
+    assert settings.database_read_url is None
     assert settings.data_dir == Path("var")
     assert settings.scim_base_path == "/api/sch/scim/v2"
     assert settings.scim_base_url == "http://127.0.0.1:8080/api/sch/scim/v2"
@@ -22,6 +23,7 @@ def test_everything_can_be_set() -> None:
     settings = Settings.from_env(
         {
             "DATABASE_URL": "postgresql://u:secret@db/x",
+            "DATABASE_READ_URL": "postgresql://u:secret2@replica/x",
             "GATEWAY_DATA_DIR": "/srv/gw",
             "SCIM_BASE_PATH": "scim/v2/",
             "PUBLIC_BASE_URL": "https://api.securecodinghub.com/",
@@ -37,6 +39,7 @@ def test_everything_can_be_set() -> None:
     assert settings.scim_base_url == "https://api.securecodinghub.com/scim/v2"
     assert (settings.port, settings.db_pool_min_size, settings.db_pool_max_size) == (9000, 1, 4)
     assert (settings.max_body_bytes, settings.log_body_limit) == (2048, 512)
+    assert settings.database_read_url == "postgresql://u:secret2@replica/x"
     assert "secret" not in repr(settings)
 
 
@@ -91,6 +94,10 @@ def test_reliability_settings() -> None:
         ({"SCIM_MAX_BODY_BYTES": "10"}, "at least 1024"),
         ({"TOKEN_EXPIRY_DAYS": "731"}, "at most 730"),
         ({"ORG_POOL_SHARE_PERCENT": "0"}, "ORG_POOL_SHARE_PERCENT must be at least 1"),
+        (
+            {"DATABASE_READ_URL": "postgresql://replica/x"},
+            "DATABASE_READ_URL .* needs DATABASE_URL",
+        ),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(env: dict[str, str], message: str) -> None:

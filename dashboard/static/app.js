@@ -18,6 +18,76 @@ function localTimes(root) {
   }
 }
 
+function chartTimes(root) {
+  // The hourly chart's axis and bar titles, in the viewer's timezone (SVG has no <time>).
+  const day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+  const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  for (const svg of root.querySelectorAll("svg.hourly")) {
+    let lastDay = "";
+    for (const label of svg.querySelectorAll("text[data-at]")) {
+      const when = new Date(label.dataset.at);
+      const today = day.format(when);
+      // The day once, where it changes; otherwise the time of day.
+      label.textContent = today !== lastDay ? `${today} ${clock.format(when)}` : clock.format(when);
+      lastDay = today;
+    }
+    for (const title of svg.querySelectorAll("title[data-from]")) {
+      // "<from> UTC – <to> UTC: <numbers>": the numbers stay, the times become local.
+      const numbers = title.textContent.slice(title.textContent.indexOf("UTC: ") + 5);
+      const from = new Date(title.dataset.from);
+      const to = new Date(title.dataset.to);
+      title.textContent = `${day.format(from)} ${clock.format(from)} – ` +
+        `${day.format(to) === day.format(from) ? "" : day.format(to) + " "}${clock.format(to)}: ` +
+        numbers;
+    }
+  }
+}
+
+function localInputValue(when) {
+  // The value of a datetime-local input: the viewer's wall-clock time, to the minute.
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}` +
+    `T${pad(when.getHours())}:${pad(when.getMinutes())}`;
+}
+
+function timeRange() {
+  // The custom range's inputs show the viewer's local time; the URL carries the UTC
+  // instants (hidden fields), so a shared link means the same rows everywhere.
+  const inputs = document.querySelectorAll("input[data-utc-field]");
+  if (!inputs.length) return;
+  const form = inputs[0].form;
+  const preset = form.elements.since;
+  const hiddenOf = (input) => form.elements[input.dataset.utcField];
+  for (const input of inputs) {
+    const when = hiddenOf(input).value ? new Date(hiddenOf(input).value) : null;
+    if (when && !Number.isNaN(when.getTime())) input.value = localInputValue(when);
+    input.addEventListener("input", () => {
+      input.dataset.edited = "1";
+      if (preset) preset.value = "";
+    });
+  }
+  if (preset) {
+    preset.addEventListener("change", () => {
+      for (const input of inputs) {
+        input.value = "";
+        input.dataset.edited = "1";
+      }
+    });
+  }
+  form.addEventListener("submit", () => {
+    for (const input of inputs) {
+      const hidden = hiddenOf(input);
+      if (input.dataset.edited) {
+        // new Date("YYYY-MM-DDTHH:MM") reads the viewer's timezone.
+        const when = input.value ? new Date(input.value) : null;
+        hidden.value = when && !Number.isNaN(when.getTime())
+          ? when.toISOString().replace(/\.\d{3}Z$/, "Z") : "";
+      }
+      hidden.disabled = !hidden.value;
+    }
+  });
+}
+
 function copyButtons(root) {
   for (const button of root.querySelectorAll("button[data-copy]")) {
     button.addEventListener("click", async () => {
@@ -175,6 +245,8 @@ function liveLog() {
 
 document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
+  chartTimes(document);
+  timeRange();
   copyButtons(document);
   tokenDialog();
   detailToggles();

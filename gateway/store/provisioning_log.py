@@ -165,8 +165,8 @@ def _log_reads() -> dict[str, str]:
         return text[start.end() :]
 
     columns, unresolved = select_list("log_row_columns"), select_list("log_row_unresolved")
-    names = ("log_page", "log_page_unresolved", "log_page_unattributed", "log_row",
-             "log_target_history", "log_tail")  # fmt: skip
+    names = ("log_page", "log_page_prefix", "log_page_unresolved", "log_page_unattributed",
+             "log_row", "log_target_history", "log_tail")  # fmt: skip
     return {
         name: QUERIES[name]
         .replace("/*log_row*/", f"{columns},\n       {unresolved}")
@@ -258,13 +258,18 @@ _FILTERS = {
 _LOG_ONLY = frozenset({"outcome", "code", "target_id"})
 
 
-def _filters(where: LogFilter, driver: str, first: int) -> tuple[str, str, list[Any]]:
+def _filters(
+    where: LogFilter, driver: str, first: int, *, ranges_in_query: bool = False
+) -> tuple[str, str, list[Any]]:
     """(fragments on the driving table, fragments on the log's own columns, values).
 
     With the log driving the page both go in one place; with unresolved failures
-    driving it, the log's own columns are filtered where each row is fetched.
+    driving it, the log's own columns are filtered where each row is fetched. With
+    `ranges_in_query`, a "name*" target's key ranges are left to the query itself.
     """
     keys, ranges = target_keys(where.target) if where.target else ([], None)
+    if ranges_in_query:
+        ranges = None
     chosen: list[tuple[str, list[Any]]] = [
         (name, [value])
         for name, value in (
@@ -309,8 +314,17 @@ async def list_log(
         before.id if before else 0,
         limit + 1,
     ]
+    _, ranges = target_keys(where.target) if where.target else ([], None)
     if org_id is None:
         records = await conn.fetch(LOG_READS["log_page_unattributed"], *window)
+    elif ranges is not None and not where.unresolved:
+        # "name*": the key ranges ($7 … $10) drive the page; other filters from $11.
+        (user_low, group_low), (user_high, group_high) = ranges
+        fragment, _, values = _filters(where, "l", first=11, ranges_in_query=True)
+        sql = LOG_READS["log_page_prefix"].replace("/*filters*/", fragment)
+        records = await conn.fetch(
+            sql, org_id, *window, user_low, user_high, group_low, group_high, *values
+        )
     else:
         name, driver = ("log_page_unresolved", "u") if where.unresolved else ("log_page", "l")
         fragment, log_fragment, values = _filters(where, driver, first=7)
@@ -514,13 +528,35 @@ async def first_sync(conn: Connection, org_id: uuid.UUID) -> JobSummary | None:
 
 
 async def hourly_counts(
-    conn: Connection, org_id: uuid.UUID, *, since: datetime
+    conn: Connection, org_id: uuid.UUID, *, since: datetime, until: datetime | None = None
 ) -> dict[datetime, dict[str, int]]:
-    """Requests per UTC hour by "<event>|<outcome>", "c:<code>" and "m:<METHOD> <type>"."""
+    """Requests per UTC hour by "e:<event>|<outcome>", "c:<code>" and "m:<METHOD> <type>",
+    for the whole hours from the one `since` falls in to the one before `until`."""
     out: dict[datetime, dict[str, int]] = {}
-    for r in await conn.fetch(QUERIES["log_hourly"], org_id, since):
+    for r in await conn.fetch(QUERIES["log_hourly"], org_id, since, until or _LATEST):
         out.setdefault(r["hour"], {})[r["key"]] = int(r["n"])
     return out
+
+
+async def hourly_outcomes(
+    conn: Connection,
+    org_id: uuid.UUID,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    bucket_hours: int = 1,
+) -> dict[datetime, dict[str, int]]:
+    """Requests by outcome (success, warning, failure) in buckets of `bucket_hours` whole
+    UTC hours aligned to the Unix epoch (1: per hour), from the hourly counts; only
+    buckets with requests."""
+    rows = await conn.fetch(
+        QUERIES["log_hourly_outcomes"], org_id, since, until or _LATEST, bucket_hours
+    )
+    return {
+        r["bucket"]: {o: int(r[o]) for o in ("success", "warning", "failure")}
+        for r in rows
+        if r["success"] or r["warning"] or r["failure"]
+    }
 
 
 @asynccontextmanager

@@ -35,6 +35,34 @@ WHERE l.org_id = $1
 ORDER BY l.occurred_at DESC, l.id DESC
 LIMIT $6;
 
+-- name: log_page_prefix
+-- Like log_page, for a target "name*": users' keys in [$7, $8), teams' in [$9, $10),
+-- other filters from $11 (the filters marker, in both branches). The key ranges drive
+-- the page: the position of every matching row comes from the target-key index, and
+-- only the newest $6 rows are read whole. Read newest first through the time index,
+-- a page of names whose rows bunch in time (a first sync creates them together) reads
+-- most of the log before it finds them; the planner cannot know they bunch.
+WITH matching AS MATERIALIZED (
+    SELECT l.occurred_at, l.id
+    FROM provisioning_log l
+    WHERE l.org_id = $1 AND l.target_key >= $7::text AND l.target_key < $8::text
+      AND l.occurred_at >= $2 AND l.occurred_at < $3
+      AND (l.occurred_at, l.id) < ($4, $5)
+      /*filters*/
+    UNION ALL
+    SELECT l.occurred_at, l.id
+    FROM provisioning_log l
+    WHERE l.org_id = $1 AND l.target_key >= $9::text AND l.target_key < $10::text
+      AND l.occurred_at >= $2 AND l.occurred_at < $3
+      AND (l.occurred_at, l.id) < ($4, $5)
+      /*filters*/
+)
+SELECT /*log_row*/
+FROM (SELECT m.occurred_at, m.id FROM matching m
+      ORDER BY m.occurred_at DESC, m.id DESC LIMIT $6) AS p
+JOIN provisioning_log l ON l.org_id = $1 AND l.id = p.id AND l.occurred_at = p.occurred_at
+ORDER BY l.occurred_at DESC, l.id DESC;
+
 -- name: log_page_unresolved
 -- Like log_page, for failures that still need action: read from the small table of
 -- unresolved failures, newest first (the filters marker as in log_page; filters on
@@ -144,12 +172,35 @@ ORDER BY s.started_at DESC
 LIMIT $3;
 
 -- name: log_hourly
--- Requests per hour since $2, by counter key, summed over the shards.
+-- Requests per hour from the hour $2 falls in to before $3, by counter key, summed over
+-- the shards (a range of the primary key).
 SELECT h.hour, kv.key, sum(kv.value::int) AS n
 FROM provisioning_log_hourly h, jsonb_each_text(h.counts) AS kv
-WHERE h.org_id = $1 AND h.hour >= date_trunc('hour', $2::timestamptz)
+WHERE h.org_id = $1 AND h.hour >= date_trunc('hour', $2::timestamptz) AND h.hour < $3
 GROUP BY h.hour, kv.key
 ORDER BY h.hour;
+
+-- name: log_hourly_outcomes
+-- Requests by outcome in buckets of $4 hours (aligned to the Unix epoch), from the hour
+-- $2 falls in to before $3: the Logs page's chart. Each row's event keys
+-- ("e:<event>|<outcome>") are summed within the row (a LATERAL over its few keys)
+-- before the rows are grouped: grouping every key of a month of rows by name costs
+-- several times more.
+SELECT to_timestamp(floor(extract(epoch FROM h.hour) / ($4::int * 3600)) * ($4::int * 3600))
+           AS bucket,
+       sum(o.success)::bigint AS success, sum(o.warning)::bigint AS warning,
+       sum(o.failure)::bigint AS failure
+FROM provisioning_log_hourly h
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(kv.value::int) FILTER (WHERE kv.key LIKE '%|success'), 0) AS success,
+           coalesce(sum(kv.value::int) FILTER (WHERE kv.key LIKE '%|warning'), 0) AS warning,
+           coalesce(sum(kv.value::int) FILTER (WHERE kv.key LIKE '%|failure'), 0) AS failure
+    FROM jsonb_each_text(h.counts) AS kv
+    WHERE kv.key LIKE 'e:%'
+) AS o
+WHERE h.org_id = $1 AND h.hour >= date_trunc('hour', $2::timestamptz) AND h.hour < $3
+GROUP BY 1
+ORDER BY 1;
 
 -- name: ensure_log_partitions
 SELECT ensure_provisioning_log_partitions($1::date, $2::int);

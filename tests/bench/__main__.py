@@ -3,6 +3,7 @@
     make bench                                  # BENCH_DATABASE_URL, else embedded
     make bench BENCH_ARGS="--users 1000000"
     make bench BENCH_ARGS="--only-log --log-rows 1000000,10000000"
+    make bench BENCH_ARGS="--only-dashboard --users 100000 --log-rows 10000000"
 
 Prints latency percentiles and the ratios that matter: the cost of an import page
 near the end of a large org against the first page (keyset vs OFFSET), the same
@@ -27,23 +28,22 @@ from urllib.parse import quote
 
 import aiohttp
 import asyncpg
-from aiohttp.test_utils import BaseTestServer, TestServer
+from aiohttp.test_utils import TestServer
 
-from dashboard.security import digest, hash_password, new_secret
 from gateway.app import create_app
 from gateway.embedded import throwaway_postgres
 from gateway.migrate import migrate
 from gateway.scim.resource import USER_TYPE, Normalizer
 from gateway.scim.users import to_write
 from gateway.settings import Settings
-from gateway.store import admins as admin_store
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from gateway.store.provisioning_log import LogRow, PendingRow, log_json, record_request
 from gateway.store.users import UserWrite, insert_user
 from tests.bench.ceiling import bench_ceiling
+from tests.bench.dashboard import bench_dashboard, seed_teams
 from tests.bench.first_sync import bench_first_sync
-from tests.bench.log import bench_log
+from tests.bench.log import bench_log, seed_org_log
 from tests.bench.scale_out import bench_two_processes
 from tests.conftest import with_database
 from tests.payloads import dumps, okta_create_user
@@ -66,8 +66,43 @@ async def timed(n: int, call: Callable[[int], Awaitable[Any]]) -> list[float]:
     return samples
 
 
+async def seed_users(conn: asyncpg.Connection, org_id: uuid.UUID, users: int) -> None:
+    print(
+        f"server: {await conn.fetchval('SHOW server_version')}; seeding {users:,} users…",
+        flush=True,
+    )
+    started = time.perf_counter()
+    step = 100_000
+    for first in range(1, users + 1, step):
+        await conn.execute(SEED_SQL, org_id, first, min(first + step - 1, users))
+    await conn.execute("ANALYZE scim_users")
+    print(f"seeded in {time.perf_counter() - started:.1f} s")
+
+
+def bench_settings(url: str) -> Settings:
+    return Settings(database_url=url, public_base_url="https://bench.example")
+
+
+async def run_dashboard_only(url: str, users: int, log_rows: int, requests: int) -> None:
+    """The dashboard on an org seeded by SQL: users, teams and `log_rows` log rows."""
+    conn = await asyncpg.connect(url)
+    org = await org_store.create_org(conn, "bench")
+    _, token_info = await token_store.create_token(conn, org.id, note="Okta")
+    await seed_users(conn, org.id, users)
+    await seed_teams(conn, org.id)
+    await conn.close()
+    await seed_org_log(url, org.id, token_info.id, log_rows)
+    async with TestServer(create_app(bench_settings(url))) as server:
+        await bench_dashboard(url, org.id, server, requests, users)
+
+
 async def run(
-    server_url: str, users: int, requests: int, log_sizes: list[int], only_log: bool
+    server_url: str,
+    users: int,
+    requests: int,
+    log_sizes: list[int],
+    only_log: bool,
+    only_dashboard: bool,
 ) -> None:
     name = f"gw_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server_url)
@@ -76,27 +111,21 @@ async def run(
     try:
         conn = await asyncpg.connect(url)
         await migrate(conn)
-        if only_log:
+        if only_log or only_dashboard:
             await conn.close()
-            await bench_log(url, log_sizes, requests)
+            if only_log:
+                await bench_log(url, log_sizes, requests)
+            else:
+                await run_dashboard_only(url, users, max(log_sizes, default=0), requests)
             return
         org = await org_store.create_org(conn, "bench")
         token, token_info = await token_store.create_token(conn, org.id)
         token_id = token_info.id
-        print(
-            f"server: {await conn.fetchval('SHOW server_version')}; seeding {users:,} users…",
-            flush=True,
-        )
-        started = time.perf_counter()
-        step = 100_000
-        for first in range(1, users + 1, step):
-            await conn.execute(SEED_SQL, org.id, first, min(first + step - 1, users))
-        await conn.execute("ANALYZE scim_users")
-        print(f"seeded in {time.perf_counter() - started:.1f} s")
+        await seed_users(conn, org.id, users)
         await conn.close()
         await bench_two_processes(url, token)
 
-        app = create_app(Settings(database_url=url, public_base_url="https://bench.example"))
+        app = create_app(bench_settings(url))
         async with (
             TestServer(app) as server,
             aiohttp.ClientSession(
@@ -303,68 +332,6 @@ async def run(
         await admin.close()
 
 
-async def bench_dashboard(
-    url: str, org_id: uuid.UUID, server: BaseTestServer, requests: int, users: int
-) -> None:
-    """Every dashboard page, signed in as an admin of the seeded org (the log holds the
-    rows the sections above wrote, not the issue's 10 million)."""
-    conn = await asyncpg.connect(url)
-    admin = await admin_store.create_admin(
-        conn, org_id, "bench@example.com", await hash_password("bench bench bench")
-    )
-    session_id = new_secret()
-    await admin_store.start_session(
-        conn,
-        org_id=org_id,
-        admin_id=admin.id,
-        email=admin.email,
-        session_digest=digest(session_id),
-        csrf_token=new_secret(),
-        idle_seconds=3600,
-        absolute_seconds=3600,
-    )
-    user_id = await conn.fetchval(
-        "SELECT id FROM scim_users WHERE org_id = $1 ORDER BY seq DESC LIMIT 1", org_id
-    )
-    team_id = await conn.fetchval(
-        "SELECT group_id FROM scim_group_members WHERE org_id = $1 GROUP BY group_id "
-        "ORDER BY count(*) DESC LIMIT 1",
-        org_id,
-    )
-    await conn.close()
-    middle = f"user{users // 2}@example.com"
-    pages = {
-        "Users (first page)": "/dashboard/users",
-        "Users (page after the middle)": "/dashboard/users?after=" + quote(middle),
-        "Users search 'user12'": "/dashboard/users?q=user12",
-        "Users exact email": "/dashboard/users?q=" + quote(middle),
-        "a user's page": f"/dashboard/users/{user_id}",
-        "Teams": "/dashboard/teams",
-        "largest team's page": f"/dashboard/teams/{team_id}",
-        "Settings → SCIM": "/dashboard/settings/scim",
-        "Logs": "/dashboard/logs",
-        "Logs, failures": "/dashboard/logs?outcome=failure",
-        "First sync": "/dashboard/first-sync",
-    }
-    # The cookie is __Host-/Secure (the bench origin is https), so it is sent by hand.
-    cookie = {"Cookie": f"__Host-scimgw_session={session_id}"}
-    async with aiohttp.ClientSession(headers=cookie) as browser:
-
-        async def page(path: str) -> None:
-            async with browser.get(server.make_url(path), allow_redirects=False) as resp:
-                assert resp.status == 200, (path, resp.status)
-                await resp.read()
-
-        for label, path in pages.items():
-            await page(path)  # warm
-
-            async def once(_i: int, path: str = path) -> None:
-                await page(path)
-
-            samples = await timed(min(requests, 100), once)
-            print(f"dashboard {label:<30} {summary(samples)}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -402,7 +369,15 @@ def main() -> None:
         help="users of the Okta first sync against a served gateway, comma-separated sizes "
         "(default 10000; e.g. 10000,100000; empty to skip)",
     )
+    parser.add_argument(
+        "--only-dashboard",
+        action="store_true",
+        help="only the dashboard's pages and API calls, on an org seeded by SQL with --users "
+        "users, their teams and the largest --log-rows size of log rows",
+    )
     args = parser.parse_args()
+    if args.only_log and args.only_dashboard:
+        parser.error("--only-log and --only-dashboard exclude each other")
     log_sizes = sorted(int(n) for n in args.log_rows.split(",") if n.strip())
     sync_sizes = [int(n) for n in args.first_sync_users.split(",") if n.strip()]
 
@@ -416,15 +391,28 @@ def main() -> None:
     server_url = os.environ.get("BENCH_DATABASE_URL")
     if server_url:
         if not args.only_ceiling:
-            asyncio.run(run(server_url, args.users, args.requests, log_sizes, args.only_log))
-        served(server_url)
+            asyncio.run(
+                run(
+                    server_url,
+                    args.users,
+                    args.requests,
+                    log_sizes,
+                    args.only_log,
+                    args.only_dashboard,
+                )
+            )
+        if not args.only_dashboard:
+            served(server_url)
         return
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     tmp.chmod(0o755)
     with throwaway_postgres(tmp) as url:
         if not args.only_ceiling:
-            asyncio.run(run(url, args.users, args.requests, log_sizes, args.only_log))
-        served(url)
+            asyncio.run(
+                run(url, args.users, args.requests, log_sizes, args.only_log, args.only_dashboard)
+            )
+        if not args.only_dashboard:
+            served(url)
 
 
 if __name__ == "__main__":

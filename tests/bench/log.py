@@ -64,11 +64,17 @@ _DERIVED = [
               '{"Create user|success": 1}'::jsonb
        FROM provisioning_log WHERE org_id = $1 GROUP BY org_id, job_id, id % 8
        ON CONFLICT DO NOTHING""",
+    # As the write keeps them: 8 shards, a key per event and outcome and per code.
     """INSERT INTO provisioning_log_hourly (org_id, hour, shard, counts)
-       SELECT org_id, date_trunc('hour', occurred_at), 0,
-              jsonb_build_object('e:Create user|success', count(*))
-       FROM provisioning_log WHERE org_id = $1 GROUP BY org_id, date_trunc('hour', occurred_at)
-       ON CONFLICT DO NOTHING""",
+       SELECT org_id, hour, shard, jsonb_object_agg(key, n)
+       FROM (SELECT org_id, date_trunc('hour', occurred_at) AS hour, (id % 8)::smallint AS shard,
+                    k.key, count(*) AS n
+             FROM provisioning_log,
+                  LATERAL (VALUES ('e:' || event || '|' || outcome), ('c:' || code)) AS k(key)
+             WHERE org_id = $1 AND k.key IS NOT NULL
+             GROUP BY 1, 2, 3, 4) AS c
+       GROUP BY org_id, hour, shard
+       ON CONFLICT (org_id, hour, shard) DO UPDATE SET counts = EXCLUDED.counts""",
 ]
 
 
@@ -149,17 +155,34 @@ async def _measure(conn: Connection, org_id: uuid.UUID, n: int) -> dict[str, lis
     return out
 
 
+async def _ensure_partitions(seeder: Connection) -> None:
+    await seeder.execute(
+        "SELECT ensure_provisioning_log_partitions("
+        "((now() AT TIME ZONE 'UTC')::date - $1::int)::date, $1::int + 9)",
+        DAYS + 1,
+    )
+
+
+async def seed_org_log(url: str, org_id: uuid.UUID, token_id: uuid.UUID, rows: int) -> None:
+    """`rows` log rows of an org over the last 30 days, with its jobs and failures."""
+    seeder = await asyncpg.connect(url)  # no statement timeout: seeding takes minutes
+    try:
+        await _ensure_partitions(seeder)
+        started = time.perf_counter()
+        if rows:
+            await _seed(seeder, org_id, token_id, rows, 0, datetime.now(UTC) - timedelta(minutes=1))
+        print(f"seeded {rows:,} log rows in {time.perf_counter() - started:.0f} s", flush=True)
+    finally:
+        await seeder.close()
+
+
 async def bench_log(url: str, sizes: list[int], requests: int) -> None:
     # The gateway's own pool settings (the dashboard reads through that pool).
     pool = await create_pool(url, min_size=1, max_size=1)
     conn = await pool.acquire()
     seeder = await asyncpg.connect(url)  # no statement timeout: seeding takes minutes
     try:
-        await seeder.execute(
-            "SELECT ensure_provisioning_log_partitions("
-            "((now() AT TIME ZONE 'UTC')::date - $1::int)::date, $1::int + 9)",
-            DAYS + 1,
-        )
+        await _ensure_partitions(seeder)
         org = await org_store.create_org(seeder, f"logbench-{uuid.uuid4().hex[:6]}")
         _, token = await token_store.create_token(seeder, org.id, note="bench")
         end = datetime.now(UTC) - timedelta(minutes=1)

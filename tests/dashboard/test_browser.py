@@ -20,14 +20,20 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
+from dashboard.security import hash_password
+from gateway.store import admins as admin_store
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
+from gateway.store.provisioning_log import LogRow, record_request
 from tests.conftest import create_database, drop_database
 from tests.payloads import OKTA_HEADERS, okta_create_user, okta_deactivate
 from tests.test_cli import ROOT, clean_env, free_port
@@ -46,6 +52,8 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 PASSWORD = "correct horse battery"
 XSS = "<script>alert(1)</script>"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+# The browser's timezone (see the page fixture).
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -145,7 +153,7 @@ def second_worker(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Europe/Berlin"
+        viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id=str(BERLIN)
     )
     opened = context.new_page()
     dialogs: list[str] = []
@@ -243,8 +251,10 @@ def test_generate_token_once_and_revoke(page: Any, live: LiveServer) -> None:
     shot(page, "04-token-dialog")
     # The token works against SCIM.
     assert scim(live, token, "GET", "/Users?startIndex=1&count=2")["totalResults"] == 0
-    dialog.get_by_role("button", name="I have copied it").click()
-    page.wait_for_load_state()
+    # Closing the dialog replaces the page (app.js): wait for that navigation, or the
+    # reload below races it and one of the two is aborted.
+    with page.expect_navigation():
+        dialog.get_by_role("button", name="I have copied it").click()
     page.reload()
     assert token not in page.content()
     page.go_back()
@@ -419,6 +429,153 @@ def test_live_logs_and_first_sync_from_a_second_worker(
     page.get_by_role("button", name="Resume").click()
     page.locator("tbody.entry", has_text="held@acme.example").wait_for(timeout=2000)
     sync.close()
+
+
+async def _past_rows(database_url: str, slug: str, rows: list[tuple[str, datetime, str]]) -> None:
+    """Log rows of Okta's creates (name, when, outcome) as if they arrived back then."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        org = await org_store.get_org_by_slug(conn, slug)
+        assert org is not None
+        for name, when, outcome in rows:
+            failed = outcome == "failure"
+            await record_request(
+                conn,
+                LogRow(
+                    occurred_at=when, request_id=uuid.uuid4().hex, method="POST", path="/Users",
+                    query="", status=400 if failed else 201, duration_ms=3.0, org_id=org.id,
+                    event="Create user", outcome=outcome, target_type="User", target_name=name,
+                    target_key=f"user:{name}", code="missing_attribute" if failed else None,
+                ),
+            )  # fmt: skip
+    finally:
+        await conn.close()
+
+
+def test_logs_custom_time_range_in_the_viewers_timezone(page: Any, live: LiveServer) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    in_thread(
+        lambda: _past_rows(
+            live.database_url,
+            "acme",
+            [
+                ("range-in@acme.example", now - timedelta(hours=3), "success"),
+                ("range-out@acme.example", now - timedelta(hours=30), "success"),
+            ],
+        )
+    )
+    sign_in(page, live)
+    page.goto(live.origin + "/dashboard/logs")
+    start, end = now - timedelta(hours=5), now - timedelta(hours=1)
+    # The page's timezone (Europe/Berlin): what an admin there types.
+    page.get_by_label("From", exact=True).fill(start.astimezone(BERLIN).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("To", exact=True).fill(end.astimezone(BERLIN).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**/dashboard/logs?*from=*")
+    query = parse_qs(urlsplit(page.url).query)
+    # Sent as UTC instants: the link means the same rows in any timezone.
+    assert query["from"] == [start.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert query["to"] == [end.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert "since" not in query
+    page.locator("tbody.entry", has_text="range-in@acme.example").wait_for()
+    assert page.locator("tbody.entry", has_text="range-out@acme.example").count() == 0
+    assert page.locator("tbody.entry", has_text="live@acme.example").count() == 0
+    # A range that has ended has no live stream.
+    assert page.locator("#live-status").count() == 0
+    # Reloaded from the URL, the inputs show the viewer's local time again.
+    page.reload()
+    assert page.get_by_label("From", exact=True).input_value() == start.astimezone(BERLIN).strftime(
+        "%Y-%m-%dT%H:%M"
+    )
+    shot(page, "16-logs-custom-range")
+    # A preset replaces the custom range.
+    page.get_by_label("Time", exact=True).select_option("24h")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**/dashboard/logs?*since=24h*")
+    assert "from" not in parse_qs(urlsplit(page.url).query)
+    page.locator("tbody.entry", has_text="range-in@acme.example").wait_for()
+    assert page.locator("tbody.entry", has_text="range-out@acme.example").count() == 0
+
+
+async def _org_admin(database_url: str, slug: str, email: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        org = await org_store.get_org_by_slug(conn, slug)
+        assert org is not None
+        await admin_store.create_admin(conn, org.id, email, await hash_password(PASSWORD))
+    finally:
+        await conn.close()
+
+
+def _bar_counts(page: Any) -> dict[str, dict[str, int]]:
+    """The chart's bars: start → counts by outcome (only bars with requests)."""
+    bars = page.locator("svg.hourly g.bar").evaluate_all(
+        """gs => gs.map(g => [g.dataset.start, {success: +(g.dataset.success || 0),
+            warning: +(g.dataset.warning || 0), failure: +(g.dataset.failure || 0)}])"""
+    )
+    return {start: counts for start, counts in bars if any(counts.values())}
+
+
+def test_hourly_chart_counts_the_traffic_sent(page: Any, live: LiveServer) -> None:
+    token, _ = in_thread(lambda: _token_for(live.database_url, "initech"))
+    in_thread(lambda: _org_admin(live.database_url, "initech", "ops@initech.example"))
+    now = datetime.now(UTC)
+    earlier = (now - timedelta(hours=3)).replace(minute=10, second=0, microsecond=0)
+    in_thread(
+        lambda: _past_rows(
+            live.database_url,
+            "initech",
+            [
+                ("early1@initech.example", earlier, "success"),
+                ("early2@initech.example", earlier + timedelta(minutes=5), "success"),
+                ("early3@initech.example", earlier + timedelta(minutes=9), "failure"),
+            ],
+        )
+    )
+    for name in ("ann", "ben", "cy"):
+        scim(live, token, "POST", "/Users", okta_create_user(f"{name}@initech.example"))
+    scim(live, token, "GET", "/Users?filter=userName%20eq%20%22dee%40initech.example%22")
+    nameless = okta_create_user("dee@initech.example")
+    del nameless["name"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        scim(live, token, "POST", "/Users", nameless)
+    refused.value.close()
+
+    sign_in(page, live, "ops@initech.example")
+    page.goto(live.origin + "/dashboard/logs")
+    chart = page.locator("section.chart")
+    assert chart.get_by_role("heading", name="Requests per hour").is_visible()
+    # Requests sent now (4 successes, 1 failure) and three hours ago (2 and 1).
+    bars = _bar_counts(page)
+    early_hour = earlier.replace(minute=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert bars.pop(early_hour) == {"success": 2, "warning": 0, "failure": 1}
+    assert sum(c["success"] for c in bars.values()) == 4
+    assert sum(c["failure"] for c in bars.values()) == 1
+    assert chart.locator("[data-chart-total]").inner_text() == "8"
+    # Each bar's title has its numbers, its hour in the viewer's timezone.
+    title = chart.locator(f'g.bar[data-start="{early_hour}"] > title').text_content()
+    local = earlier.replace(minute=0).astimezone(BERLIN).strftime("%H:%M")
+    assert local in title
+    assert title.endswith("3 requests: 2 success, 0 warning, 1 failure")
+    # The table fallback holds the same numbers.
+    chart.get_by_text("The counts as a table").click()
+    table = chart.get_by_role("table", name="Requests per hour by outcome")
+    totals = [int(t) for t in table.locator("tbody td:last-child").all_inner_texts()]
+    assert sum(totals) == 8
+    assert 3 in totals
+    shot(page, "17-logs-hourly-chart")
+
+    # The chart follows the selected range.
+    start, end = now - timedelta(hours=5), now - timedelta(hours=1)
+    page.goto(
+        live.origin
+        + "/dashboard/logs?from="
+        + start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        + "&to="
+        + end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    assert _bar_counts(page) == {early_hour: {"success": 2, "warning": 0, "failure": 1}}
+    assert chart.locator("[data-chart-total]").inner_text() == "3"
 
 
 def test_sign_in_is_throttled(page: Any, live: LiveServer) -> None:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import asyncpg
 from aiohttp import ClientResponse
+from aiohttp.test_utils import make_mocked_request
 
+from dashboard.logs import LogView
 from gateway.appkeys import LIVE_LOG
+from gateway.store.provisioning_log import LogRow
 from tests.conftest import OrgWithToken
 from tests.dashboard.conftest import Client, SignedIn
 from tests.payloads import OKTA_HEADERS, dumps, okta_create_user
+from tests.store.test_provisioning_log import JANE, JOHN, add
 
 SCIM = "/api/sch/scim/v2"
 
@@ -52,7 +58,7 @@ async def test_logs_empty_then_rows_with_guidance(admin: SignedIn, acme: OrgWith
     html = await (await client.get("/dashboard/logs")).text()
     assert "Create user" in html
     assert "jane@acme.example" in html
-    assert "✕ Failure" in html
+    assert '<span class="badge badge-failure">✕ Failure</span>' in html
     assert "What happened" in html
     assert "What Okta does next" in html
     assert "What to do" in html
@@ -60,8 +66,9 @@ async def test_logs_empty_then_rows_with_guidance(admin: SignedIn, acme: OrgWith
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
     failures = await (await client.get("/dashboard/logs?outcome=failure")).text()
-    assert "✓ Success" not in failures
-    assert "✕ Failure" in failures
+    # Rows' outcome badges (the chart's legend names every outcome).
+    assert '<span class="badge badge-success">✓ Success</span>' not in failures
+    assert '<span class="badge badge-failure">✕ Failure</span>' in failures
     none = await (await client.get("/dashboard/logs?event=Delete+group")).text()
     assert "No requests match these filters." in none
     assert (await client.get("/dashboard/logs?job=nope")).status == 404
@@ -148,3 +155,90 @@ async def test_row_page_retry_resolution_and_other_orgs_ids(
     assert (await client.get(f"/dashboard/logs/{other_row}")).status == 404
     other_jobs = await (await client.get(f"/dashboard/logs?job={other_job}")).text()
     assert "No requests match these filters." in other_jobs
+
+
+def _utc(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_custom_time_range_in_the_url(
+    admin: SignedIn, acme: OrgWithToken, db: asyncpg.Connection
+) -> None:
+    client = admin.client
+    now = datetime.now(UTC).replace(microsecond=0)
+    await add(db, acme, occurred_at=now - timedelta(hours=3), event="Create user", target=JANE)
+    await add(db, acme, occurred_at=now - timedelta(hours=30), event="Create user", target=JOHN)
+    assert await okta(client, acme, "POST", "/Users", okta_create_user("now@acme.example")) == 201
+
+    async def shown(query: str) -> set[str]:
+        response = await client.get("/dashboard/logs?" + query)
+        assert response.status == 200, await response.text()
+        html = await response.text()
+        return {
+            n for n in ("Jane@Example.com", "john@example.com", "now@acme.example") if n in html
+        }
+
+    window = {"from": _utc(now - timedelta(hours=5)), "to": _utc(now - timedelta(hours=1))}
+    assert await shown(urlencode(window)) == {"Jane@Example.com"}
+    # The hourly chart counts the same range (by whole hours) and, without one, the last day.
+    ranged = await (await client.get("/dashboard/logs?" + urlencode(window))).text()
+    assert "<span data-chart-total>1</span>" in ranged
+    day = await (await client.get("/dashboard/logs")).text()
+    assert "<span data-chart-total>2</span>" in day
+    assert await shown(urlencode({"from": window["from"]})) == {
+        "Jane@Example.com",
+        "now@acme.example",
+    }
+    assert await shown(urlencode({"to": window["to"]})) == {"Jane@Example.com", "john@example.com"}
+    # With a preset too, both hold.
+    day_ago = _utc(now - timedelta(hours=48))
+    assert await shown(urlencode({"since": "24h", "from": day_ago})) == {
+        "Jane@Example.com",
+        "now@acme.example",
+    }
+    # An instant with an offset is the same instant; the page keeps it in UTC (the
+    # hidden fields the browser's local inputs are filled from) and in its links.
+    berlin = (now - timedelta(hours=5)).astimezone(timezone(timedelta(hours=2)))
+    html = await (
+        await client.get(
+            "/dashboard/logs?" + urlencode({"from": berlin.isoformat(), "outcome": "success"})
+        )
+    ).text()
+    assert f'name="from" value="{window["from"]}"' in html
+    # A range that has ended gets no live stream; an open one does.
+    assert (
+        'id="live-status"'
+        not in await (await client.get("/dashboard/logs?" + urlencode(window))).text()
+    )
+    assert 'id="live-status"' in html
+    assert "from=" + quote(window["from"]) in html
+
+    for bad in (
+        {"from": "yesterday"},
+        {"to": "2024-13-40T10:00"},
+        {"from": "0001-01-01T00:00+05:00"},
+    ):
+        response = await client.get("/dashboard/logs?" + urlencode(bad))
+        assert response.status == 400
+        assert "not a date and time" in await response.text()
+    backwards = await client.get(
+        "/dashboard/logs?" + urlencode({"from": window["to"], "to": window["from"]})
+    )
+    assert backwards.status == 400
+    assert "ends before it starts" in await backwards.text()
+
+
+def test_live_rows_outside_the_range_are_not_sent() -> None:
+    now = datetime.now(UTC)
+
+    def view(**query: str) -> LogView:
+        return LogView.from_query(make_mocked_request("GET", "/dashboard/logs?" + urlencode(query)))
+
+    row = LogRow(
+        occurred_at=now, request_id="r", method="GET", path="/Users", query="", status=200,
+        duration_ms=1.0,
+    )  # fmt: skip
+    assert view().matches(row)
+    assert view(since="1h", to=_utc(now + timedelta(hours=1))).matches(row)
+    assert not view(to=_utc(now - timedelta(minutes=1))).matches(row)
+    assert not view(**{"from": _utc(now + timedelta(minutes=1))}).matches(row)

@@ -104,6 +104,7 @@ async def test_the_lookup_renders_users_as_every_other_read(
                 "FROM provisioning_log WHERE request_id = $1",
                 request_id,
             )
+            assert row is not None
             assert row["response_body"] == text  # the row keeps what was sent
             assert str(row["target_id"]) == user_id
             assert row["target_name"] == name
@@ -122,6 +123,7 @@ async def test_a_lookup_that_finds_nobody_is_logged_for_the_name(
         "FROM provisioning_log WHERE request_id = $1",
         request_id,
     )
+    assert row is not None
     assert json.loads(row["response_body"]) == body
     assert row["target_id"] is None
     assert row["target_key"] == "user:new.hire@example.com"

@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
 
@@ -492,6 +492,25 @@ async def test_hourly_counts(
         hour + timedelta(hours=1): {"e:Update user attributes|success": 1, "m:PUT User": 1},
     }
     assert await log_store.hourly_counts(db, acme.org.id, since=hour + timedelta(hours=2)) == {}
+    # Up to, not including, the hour `until` falls in when it is on the hour.
+    assert list(
+        await log_store.hourly_counts(
+            db, acme.org.id, since=hour, until=hour + timedelta(minutes=70)
+        )
+    ) == [hour, hour + timedelta(hours=1)]
+    assert list(
+        await log_store.hourly_counts(db, acme.org.id, since=hour, until=hour + timedelta(hours=1))
+    ) == [hour]
+    assert await log_store.hourly_outcomes(db, acme.org.id, since=hour) == {
+        hour: {"success": 1, "warning": 0, "failure": 1},
+        hour + timedelta(hours=1): {"success": 1, "warning": 0, "failure": 0},
+    }
+    # In buckets of 6 hours from the Unix epoch: the bucket the hour falls in.
+    six = hour.replace(hour=hour.hour // 6 * 6)
+    buckets = await log_store.hourly_outcomes(db, acme.org.id, since=six, bucket_hours=6)
+    assert sum(b["success"] for b in buckets.values()) == 2
+    assert min(buckets) == six
+    assert all(b.hour % 6 == 0 for b in buckets)
 
 
 # --- retention --------------------------------------------------------------------------------
@@ -699,6 +718,14 @@ def _captured(calls: list[tuple[str, tuple[Any, ...]]], name: str) -> tuple[str,
     return call
 
 
+def _page_call(
+    where: LogFilter, calls: list[tuple[str, tuple[Any, ...]]]
+) -> tuple[str, tuple[Any, ...]]:
+    """The page statement: a "name*" target's, or the log's."""
+    prefix = bool(where.target and where.target.endswith("*"))
+    return _captured(calls, "log_page_prefix" if prefix else "log_page")
+
+
 async def _log_scans(
     db: asyncpg.Connection, sql: str, args: tuple[Any, ...]
 ) -> tuple[list[dict[str, Any]], set[str]]:
@@ -751,7 +778,7 @@ async def test_log_pages_read_through_their_index(
 ) -> None:
     capture = Captured()
     await log_store.list_log(cast(Connection, capture), seeded_log.org_id, where, limit=50)
-    sql, args = _captured(capture.calls, "log_page")
+    sql, args = _page_call(where, capture.calls)
     scans, indexes = await _log_scans(plan_db, sql, args)
     assert scans
     assert {n["Node Type"] for n in scans} <= {
@@ -763,6 +790,82 @@ async def test_log_pages_read_through_their_index(
     rows, _ = await log_store.list_log(plan_db, seeded_log.org_id, where, limit=50)
     assert rows, where
     assert {r.org_id for r in rows} == {seeded_log.org_id}
+
+
+async def test_a_name_prefix_page_is_driven_by_the_target_key_index(
+    plan_db: asyncpg.Connection, seeded_log: SeededLog
+) -> None:
+    """ "u4*" (a tenth of the org's rows): every match's position from the key index,
+    never a newest-first walk of the whole log that hopes to meet them early."""
+    where = LogFilter(target="u4*")
+    capture = Captured()
+    await log_store.list_log(cast(Connection, capture), seeded_log.org_id, where, limit=50)
+    sql, args = _page_call(where, capture.calls)
+    _, indexes = await _log_scans(plan_db, sql, args)
+    assert "provisioning_log_org_target_key" in indexes
+    assert "provisioning_log_org_latest" not in indexes, await _plan_text(plan_db, sql, args)
+    rows, cursor = await log_store.list_log(plan_db, seeded_log.org_id, where, limit=50)
+    assert len(rows) == 50
+    assert cursor is not None
+    assert all((r.target_key or "").startswith("user:u4") for r in rows)
+    keys = [(r.occurred_at, r.id or 0) for r in rows]
+    assert keys == sorted(keys, reverse=True)
+    # The same rows the log holds, newest first.
+    newest = await plan_db.fetch(
+        "SELECT id FROM provisioning_log WHERE org_id = $1 AND target_key LIKE 'user:u4%' "
+        "ORDER BY occurred_at DESC, id DESC LIMIT 50",
+        seeded_log.org_id,
+    )
+    assert [r.id for r in rows] == [r["id"] for r in newest]
+
+
+RANGE_START, RANGE_END = SEED_END - timedelta(hours=3), SEED_END - timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("where", "index"),
+    [
+        pytest.param(
+            LogFilter(since=RANGE_START, until=RANGE_END), "provisioning_log_org_latest", id="range"
+        ),
+        pytest.param(
+            LogFilter(outcome="failure", since=RANGE_START, until=RANGE_END),
+            "provisioning_log_org_outcome",
+            id="range+outcome",
+        ),
+        pytest.param(
+            LogFilter(target="u4*", since=RANGE_START, until=RANGE_END),
+            "provisioning_log_org_target_key",
+            id="range+prefix",
+        ),
+    ],
+)
+async def test_a_time_range_bounds_the_index_scan(
+    plan_db: asyncpg.Connection, seeded_log: SeededLog, where: LogFilter, index: str
+) -> None:
+    """A custom range (the dashboard's from/to) is two $n bounds on occurred_at that
+    the page's index reads as its range, never a filter over the rows outside it."""
+    capture = Captured()
+    await log_store.list_log(cast(Connection, capture), seeded_log.org_id, where, limit=50)
+    sql, args = _page_call(where, capture.calls)
+    assert (args[1], args[2]) == (where.since, where.until)
+    scans, indexes = await _log_scans(plan_db, sql, args)
+    assert index in indexes, await _plan_text(plan_db, sql, args)
+    for scan in scans:
+        # A bitmap heap scan's index condition is its recheck condition.
+        condition = scan.get("Index Cond") or scan.get("Recheck Cond", "")
+        if "occurred_at = " in condition:
+            continue  # a "name*" page's rows, fetched by key once the page is known
+        assert "occurred_at >=" in condition, scan
+        assert "occurred_at <" in condition, scan
+        assert "occurred_at" not in scan.get("Filter", ""), scan
+    rows, _ = await log_store.list_log(plan_db, seeded_log.org_id, where, limit=1000)
+    assert rows
+    assert all(RANGE_START <= r.occurred_at < RANGE_END for r in rows)
+    everything, _ = await log_store.list_log(
+        plan_db, seeded_log.org_id, replace(where, since=None, until=None), limit=5000
+    )
+    assert len(rows) == sum(RANGE_START <= r.occurred_at < RANGE_END for r in everything)
 
 
 async def test_unresolved_failures_drive_their_page(
