@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gateway.dbstate import DatabaseState
     from gateway.metrics import Metrics
     from gateway.paging import PageCursors
+    from gateway.provlog.batch import LogBatch
     from gateway.provlog.entry import LogEntry
     from gateway.provlog.spool import LogSpool
     from gateway.scim.context import ScimContext
@@ -45,6 +46,8 @@ LIVE_LOG: web.AppKey[LiveLog] = web.AppKey("live_log")
 PAGE_CURSORS: web.AppKey[PageCursors] = web.AppKey("page_cursors")
 # Provisioning-log rows kept on disk while the database is away.
 LOG_SPOOL: web.AppKey[LogSpool] = web.AppKey("log_spool")
+# Log rows of shed requests, queued and written many to a statement.
+LOG_BATCH: web.AppKey[LogBatch] = web.AppKey("log_batch")
 
 # Tokens seen valid recently: digest → (org id, token id). Only to file the log
 # rows of requests that failed because the database was away under their org;

@@ -245,14 +245,9 @@ async def stall(
     return reader, writer
 
 
-async def polite_traffic(
-    session: aiohttp.ClientSession, url: str, org: Org, tally: Tally, until: float
-) -> None:
-    while time.monotonic() < until:
-        await call(
-            session, tally, "GET", f"{url}/Users?startIndex=1&count=10", org, well_behaved=True
-        )
-        await asyncio.sleep(0.02)
+def polite_traffic(run: Run) -> Poller:
+    """The well-behaved org's list requests, from a process of its own."""
+    return Poller(f"{run.url}/Users?startIndex=1&count=10", 1, 0.02, run.polite)
 
 
 async def prepare(pg: ControlledPostgres) -> list[Org]:
@@ -349,10 +344,13 @@ async def faults_phase(run: Run) -> Tally:
 async def stalled_phase(run: Run) -> Tally:
     """Connections of one org that stall mid-body while the other org works."""
     tally = Tally(f"stalled ({run.args.stalled} conns)")
-    stalled = await asyncio.gather(
-        *(stall(run.host, run.port, run.greedy) for _ in range(run.args.stalled))
-    )
-    await polite_traffic(run.session, run.url, run.polite, tally, time.monotonic() + 8)
+    async with polite_traffic(run) as polite:
+        started = time.time()
+        stalled = await asyncio.gather(
+            *(stall(run.host, run.port, run.greedy) for _ in range(run.args.stalled))
+        )
+        await asyncio.sleep(8)
+        polite.tally(tally, started, time.time())
     answers: dict[str, int] = {}
     for reader, writer in stalled:
         status = "no answer in 30 s"
@@ -371,16 +369,18 @@ async def overload_phase(run: Run) -> Tally:
     """Many simultaneous requests of one org while the other works."""
     tally = Tally(f"overload ({run.args.concurrent} conns)")
     flood = Tally("flood")
-    started = time.perf_counter()
-    flood_done = asyncio.gather(
-        *(
-            call(run.session, flood, "GET", f"{run.url}/Users?count=50", run.greedy)
-            for _ in range(run.args.concurrent)
+    async with polite_traffic(run) as polite:
+        started = time.time()
+        flood_done = asyncio.gather(
+            *(
+                call(run.session, flood, "GET", f"{run.url}/Users?count=50", run.greedy)
+                for _ in range(run.args.concurrent)
+            )
         )
-    )
-    await polite_traffic(run.session, run.url, run.polite, tally, time.monotonic() + 3)
-    await flood_done
-    flood_seconds = time.perf_counter() - started
+        await asyncio.sleep(3)
+        await flood_done
+        flood_seconds = time.time() - started
+        polite.tally(tally, started, time.time())
     tally.requests += flood.requests
     tally.errors_5xx += flood.errors_5xx
     tally.unavailable_with_retry_after += flood.unavailable_with_retry_after
@@ -447,37 +447,76 @@ POLL_SECONDS = 0.02
 IDLE_SECONDS = 3.0
 
 
-class Poller:
-    """`tests.chaos.poller` in a process of its own, and the waits it saw."""
+@dataclass(frozen=True)
+class Answer:
+    sent: float
+    received: float
+    status: int
+    request_id: str
+    retry_after: bool
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.samples: list[tuple[float, float]] = []
+
+class Poller:
+    """`tests.chaos.poller` in a process of its own, and the answers it saw."""
+
+    def __init__(
+        self,
+        url: str,
+        connections: int = POLLERS,
+        interval: float = POLL_SECONDS,
+        org: Org | None = None,
+    ) -> None:
+        self.args = (url, str(connections), str(interval))
+        self.env = {**os.environ}
+        if org is not None:
+            self.env["POLLER_AUTHORIZATION"] = f"Bearer {org.token}"
+        self.answers: list[Answer] = []
+        self.answered = asyncio.Event()
 
     async def __aenter__(self) -> Poller:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "tests.chaos.poller",
-            self.url,
-            str(POLLERS),
-            str(POLL_SECONDS),
+            *self.args,
             cwd=ROOT,
+            env=self.env,
             stdout=asyncio.subprocess.PIPE,
         )
         self.reader = asyncio.create_task(self._read())
-        await asyncio.sleep(1.0)  # every poller connected
+        await self.answered.wait()
+        await asyncio.sleep(0.5)  # every poller connected
         return self
 
     async def _read(self) -> None:
         assert self.process.stdout is not None
         async for line in self.process.stdout:
-            sent, received = line.split()
-            self.samples.append((float(sent), float(received)))
+            sent, received, status, request_id, retry_after = line.decode().split()
+            self.answers.append(
+                Answer(float(sent), float(received), int(status), request_id, retry_after.isdigit())
+            )
+            self.answered.set()
+
+    def during(self, start: float, end: float) -> list[Answer]:
+        """The answers to polls that were waiting at some time between `start` and `end`."""
+        return [a for a in self.answers if a.sent < end and a.received > start]
 
     def worst_wait(self, start: float, end: float) -> float:
-        """The longest poll that was waiting at some time between `start` and `end`."""
-        return max((r - s for s, r in self.samples if s < end and r > start), default=0.0)
+        return max((a.received - a.sent for a in self.during(start, end)), default=0.0)
+
+    def tally(self, tally: Tally, start: float, end: float) -> None:
+        """Count the answers between `start` and `end` as the well-behaved org's."""
+        for answer in self.during(start, end):
+            tally.requests += 1
+            tally.other[answer.status] = tally.other.get(answer.status, 0) + 1
+            if answer.status >= 500:
+                tally.errors_5xx += 1
+            if answer.status == 503:
+                tally.unavailable_with_retry_after += answer.retry_after
+                tally.unavailable_without_retry_after += not answer.retry_after
+            if answer.request_id != "-":
+                tally.request_ids.append(answer.request_id)
+            tally.well_behaved.append(answer.received - answer.sent)
 
     async def __aexit__(self, *exc: object) -> None:
         self.process.terminate()
