@@ -152,6 +152,10 @@ def _to_write(attrs: dict[str, Any]) -> GroupWrite:
     return GroupWrite(attrs=attrs, attrs_ci=fold(attrs, GROUP_TYPE))
 
 
+# A member's attributes, in the case Okta and Entra send them.
+_MEMBER_KEYS = frozenset({"value", "display", "type", "$ref"})
+
+
 def parse_members(value: Any, where: str) -> list[Member]:
     """Members from a members value: a list of {"value": id, "display": …} (Okta, Entra)."""
     items = value if isinstance(value, list) else [value]
@@ -160,7 +164,12 @@ def parse_members(value: Any, where: str) -> list[Member]:
     members: dict[uuid.UUID, Member] = {}
     for item in items:
         raw = item.get("value") if isinstance(item, dict) else item
-        fields = {k.lower(): v for k, v in item.items()} if isinstance(item, dict) else {}
+        if not isinstance(item, dict):
+            fields: dict[str, Any] = {}
+        elif _MEMBER_KEYS.issuperset(item):
+            fields = item  # as Okta and Entra send them: nothing to lower
+        else:
+            fields = {k.lower(): v for k, v in item.items()}
         member_type = fields.get("type")
         if isinstance(member_type, str) and member_type.lower() != "user":
             raise ScimError(
