@@ -525,10 +525,21 @@ class Poller:
 
 
 async def send(run: Run, tally: Tally, method: str, path: str, data: bytes | None) -> int:
-    """One request with a body encoded beforehand; the answer is read, not parsed."""
+    """One request with a body encoded beforehand; the answer is read, not parsed.
+
+    On a connection of its own: a pooled one may have idled past the gateway's
+    keep-alive timeout while the phase prepared (a stale connection is the load
+    generator's failure, not the gateway's).
+    """
     headers = run.polite.headers
+    timeout = aiohttp.ClientTimeout(total=120)
     try:
-        async with run.session.request(method, run.url + path, headers=headers, data=data) as resp:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
+            session.request(
+                method, run.url + path, headers=headers, data=data, timeout=timeout
+            ) as resp,
+        ):
             await resp.read()
             tally.record(resp)
             return resp.status
