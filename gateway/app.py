@@ -32,6 +32,7 @@ from gateway.monitoring import (
     metrics_sampler_ctx,
     request_metrics_middleware,
 )
+from gateway.provlog.batch import log_batch_ctx
 from gateway.provlog.upkeep import log_maintenance_ctx, log_spool_ctx
 from gateway.scim.app import create_scim_app, serve_unmatched
 from gateway.scim.tokencache import TokenCache
@@ -103,6 +104,7 @@ def create_app(
     app.cleanup_ctx.append(metrics_sampler_ctx)
     app.cleanup_ctx.append(metrics_listener_ctx)
     app.cleanup_ctx.append(log_spool_ctx)
+    app.cleanup_ctx.append(log_batch_ctx)
     app[LIVE_LOG] = LiveLog()
     app.cleanup_ctx.append(live_log_ctx)
     app[SCIM_APP] = create_scim_app()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from gateway.admission import Admission
     from gateway.dbstate import DatabaseState
     from gateway.metrics import Metrics
+    from gateway.provlog.batch import LogBatch
     from gateway.provlog.entry import LogEntry
     from gateway.provlog.spool import LogSpool
     from gateway.scim.context import ScimContext
@@ -44,6 +45,8 @@ DASHBOARD_APP: web.AppKey[web.Application] = web.AppKey("dashboard_app")
 LIVE_LOG: web.AppKey[LiveLog] = web.AppKey("live_log")
 # Provisioning-log rows kept on disk while the database is away.
 LOG_SPOOL: web.AppKey[LogSpool] = web.AppKey("log_spool")
+# Log rows of shed requests, queued and written many to a statement.
+LOG_BATCH: web.AppKey[LogBatch] = web.AppKey("log_batch")
 
 # What each SCIM token authenticated as, reused for under a second (see TokenCache).
 TOKEN_CACHE: web.AppKey[TokenCache] = web.AppKey("token_cache")

@@ -519,7 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="worker processes sharing the port (default: GATEWAY_WORKERS or one per CPU core); "
-        "SIGTERM stops them all gracefully",
+        "SIGTERM stops them all gracefully. Each worker has its own database pool, per-token rate "
+        "limits and org shares: N workers open up to N x DB_POOL_MAX_SIZE connections, and a "
+        "client whose connections reach several workers may get up to N x its rate",
     )
     serve.set_defaults(run=cmd_serve, sync=True)
 

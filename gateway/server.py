@@ -9,6 +9,7 @@ to finish, and only then does the pool close. Every worker process does the same
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Any
@@ -20,6 +21,14 @@ from gateway.logs import AccessLogger
 from gateway.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# A full garbage collection walks every live object holding the GIL, so the
+# event loop stands still throughout. With Python's default thresholds (700, 10,
+# 10) a team PUT of 100,000 members (a million objects) set off six, up to 164 ms
+# each. Young collections every 50,000 allocations instead make full ones a
+# hundred times rarer (none during that PUT); what is alive once the server is
+# set up (modules, the app) is frozen out of them.
+GC_THRESHOLDS = (50_000, 10, 10)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -47,6 +56,7 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop`), then drain and close as described above."""
     stop = stop or asyncio.Event()
+    gc.set_threshold(*GC_THRESHOLDS)
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -54,6 +64,7 @@ async def serve(
         **server_options(settings),
     )
     await runner.setup()
+    gc.freeze()
     try:
         # reuse_port: `serve --workers N` runs N processes on one port.
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)

@@ -99,6 +99,7 @@ class Settings:
     public_base_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # Per worker process: `serve --workers N` opens up to N times as many connections.
     db_pool_min_size: int = 2
     db_pool_max_size: int = 10
     # Okta's largest bodies are AIW group PUTs with every member; 100,000 members
@@ -146,12 +147,14 @@ class Settings:
     header_timeout: float = 10.0
     # To receive a whole request body.
     body_timeout: float = 10.0
-    # Per token: sustained requests per second, and the burst above it.
+    # Per token and per worker process (README "Several workers": a client whose
+    # connections reach N workers may get up to N times this): sustained requests
+    # per second, and the burst above it.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
-    # Share of the pool's connections one org may hold at once.
+    # Share of a worker's pool one org may hold at once in that worker.
     org_pool_share_percent: int = 50
-    # Requests waiting for a connection slot beyond this are answered 503 at once.
+    # Requests waiting for a connection slot in a worker beyond this are answered 503 at once.
     max_queued_requests: int = 100
     # SIGTERM: /readyz answers 503 this long while serving, then in-flight
     # requests get at most shutdown_timeout to finish.

@@ -135,6 +135,16 @@ def run_workers(settings: Settings, count: int) -> int:
                 settings.host,
                 settings.port,
             )
+            # The limits are each process's own (README: "Several workers").
+            logger.info(
+                "each worker has its own pool of up to %d database connections (%d in all), "
+                "per-token rate limits (%g/s, burst %d) and org shares (%d connections)",
+                settings.db_pool_max_size,
+                count * settings.db_pool_max_size,
+                settings.rate_limit_per_second,
+                settings.rate_limit_burst,
+                settings.org_connection_share,
+            )
             status = _supervise(workers, env, directory, stop_signal)
             _stop_all(workers, directory)
             return status

@@ -7,5 +7,6 @@
 - `redaction`: secrets out of what is stored; characters PostgreSQL cannot store escaped.
 - `signals`: per-org misconfiguration read from the log and the data.
 - `spool`: rows that cannot be written now, kept on disk and replayed in order.
+- `batch`: rows of shed requests, queued and written many to a statement.
 - `upkeep`: partitions ahead, retention behind, spool replay.
 """

@@ -72,10 +72,7 @@ class LogEntry:
         self.code = self.code_args = self.scim_type = self.detail = None
 
     def to_row(self, status: int, response_body: bytes | None, body_limit: int) -> LogRow:
-        if self.request_json is not None:
-            request_body = redacted_body(self.request_json, body_limit, parsed=True)
-        else:
-            request_body = redacted_body(self.request_body, body_limit)
+        request_body = redacted_body(self.request_body, body_limit, parsed=self.request_json)
         described = describe(
             RequestFacts(
                 method=self.method,

@@ -198,11 +198,18 @@ def _parse(raw: bytes) -> dict[str, Any]:
     return value
 
 
+async def off_loop_if(large: bool, work: Callable[[], T]) -> T:
+    """Run CPU work on a worker thread when it is large, else here and now."""
+    return await asyncio.to_thread(work) if large else work()
+
+
+def large_body(request: web.Request) -> bool:
+    return (request.content_length or 0) > OFF_LOOP_BYTES
+
+
 async def off_loop(request: web.Request, work: Callable[[], T]) -> T:
     """Run CPU work for a request's body on a worker thread when the body is large."""
-    if (request.content_length or 0) > OFF_LOOP_BYTES:
-        return await asyncio.to_thread(work)
-    return work()
+    return await off_loop_if(large_body(request), work)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

@@ -8,6 +8,7 @@ reads the other 99,999, and concurrent PATCHes apply in some serial order.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from scim2_models.path import (
 from gateway.appkeys import LOG_ENTRY
 from gateway.dbtypes import Connection
 from gateway.provlog.events import Target
-from gateway.scim.body import off_loop, read_json_object
+from gateway.scim.body import off_loop, off_loop_if, read_json_object
 from gateway.scim.context import logged_change, request_conn, request_org
 from gateway.scim.errors import ScimError, scim_response
 from gateway.scim.filters import (
@@ -51,12 +52,26 @@ from gateway.scim.listing import (
     projection,
     search_query,
 )
-from gateway.scim.patch import Operation, Patcher, invalid_path, parse_operations
+from gateway.scim.patch import (
+    Operation,
+    Patcher,
+    invalid_path,
+    off_loop_patch,
+    parse_operations,
+)
 from gateway.scim.resource import GROUP_TYPE, Normalizer, check_text, fold, project
 from gateway.scim.schema import GROUP_SCHEMA
 from gateway.scim.versioning import check_if_match, etag, not_modified
 from gateway.store import groups as store
-from gateway.store.groups import GroupRecord, GroupWrite, Member
+from gateway.store.groups import GroupRecord, GroupWrite, Member, MemberParams
+
+# Rendering a team of more members than this (documents, then JSON) would hold
+# the event loop for milliseconds: it is done on a worker thread.
+RENDER_OFF_LOOP_MEMBERS = 2000
+
+# Okta's removal of one member: recognised without the path parser (a thousand of
+# them in one PATCH would otherwise cost a parse each).
+_REMOVE_ONE_MEMBER = re.compile(r'members\[value eq "([^"\\]*)"\]', re.IGNORECASE)
 
 _HAS_MEMBER = (
     "EXISTS (SELECT 1 FROM scim_group_members m "
@@ -137,6 +152,10 @@ def _to_write(attrs: dict[str, Any]) -> GroupWrite:
     return GroupWrite(attrs=attrs, attrs_ci=fold(attrs, GROUP_TYPE))
 
 
+# A member's attributes, in the case Okta and Entra send them.
+_MEMBER_KEYS = frozenset({"value", "display", "type", "$ref"})
+
+
 def parse_members(value: Any, where: str) -> list[Member]:
     """Members from a members value: a list of {"value": id, "display": …} (Okta, Entra)."""
     items = value if isinstance(value, list) else [value]
@@ -145,7 +164,12 @@ def parse_members(value: Any, where: str) -> list[Member]:
     members: dict[uuid.UUID, Member] = {}
     for item in items:
         raw = item.get("value") if isinstance(item, dict) else item
-        fields = {k.lower(): v for k, v in item.items()} if isinstance(item, dict) else {}
+        if not isinstance(item, dict):
+            fields: dict[str, Any] = {}
+        elif _MEMBER_KEYS.issuperset(item):
+            fields = item  # as Okta and Entra send them: nothing to lower
+        else:
+            fields = {k.lower(): v for k, v in item.items()}
         member_type = fields.get("type")
         if isinstance(member_type, str) and member_type.lower() != "user":
             raise ScimError(
@@ -227,12 +251,14 @@ class MemberDelta:
         self.add, self.remove = {}, set()
 
     @property
-    def keep(self) -> set[uuid.UUID] | None:
-        return None if self.replace is None else set(self.replace)
-
-    @property
     def to_add(self) -> list[Member]:
         return list((self.replace if self.replace is not None else self.add).values())
+
+    def params(self) -> MemberParams:
+        """The delta as the statement's parameters (CPU work: off the loop when large)."""
+        return store.member_params(
+            remove=self.remove, add=self.to_add, replace=self.replace is not None
+        )
 
 
 def _value_eq_ids(node: FilterNode, where: str) -> list[uuid.UUID]:
@@ -267,6 +293,9 @@ def split_operations(operations: list[Operation]) -> tuple[list[Operation], Memb
                     rest.append(Operation(op.index, op.op, None, others))
             else:
                 rest.append(op)
+            continue
+        if op.op == "remove" and (one := _REMOVE_ONE_MEMBER.fullmatch(op.path)):
+            delta.removed(member_ids([{"value": one[1]}], where))
             continue
         try:
             parsed = Path(op.path).ast
@@ -304,30 +333,24 @@ def split_operations(operations: list[Operation]) -> tuple[list[Operation], Memb
     return rest, delta
 
 
-async def _unknown_members(
-    request: web.Request, candidates: list[uuid.UUID], sent: MemberDelta | None = None
-) -> ScimError:
-    ids = await store.users_not_in_org(
-        await request_conn(request), request_org(request), candidates
+async def _unknown_members(request: web.Request, sent: MemberParams) -> ScimError:
+    found = await store.unknown_member_ids(
+        await request_conn(request), request_org(request), sent, shown=20
     )
-    shown = ", ".join(str(i) for i in ids[:10]) + (
-        f" and {len(ids) - 10} more" if len(ids) > 10 else ""
-    )
-    unknown = {str(i) for i in ids}
+    count = found.unknown_count
+    shown = ", ".join(found.unknown[:10]) + (f" and {count - 10} more" if count > 10 else "")
     # Nothing of a refused request is applied: name the members that were valid too.
-    sent_ids = {m.user_id for m in sent.to_add} | sent.remove if sent else set()
-    not_applied = sorted({str(i) for i in sent_ids} - unknown)
     return ScimError(
         400,
-        f"members: {shown} {'is not a user' if len(ids) == 1 else 'are not users'} of this org. Push "
+        f"members: {shown} {'is not a user' if count == 1 else 'are not users'} of this org. Push "
         "the users to the app (assign them in Okta) before pushing the group, then Push Groups → "
         "Retry All Groups.",
         scim_type="invalidValue",
         code="unknown_member",
         args={
-            "values": [str(i) for i in ids[:20]],
-            "not_applied": not_applied[:20],
-            "not_applied_count": len(not_applied),
+            "values": found.unknown,
+            "not_applied": found.not_applied,
+            "not_applied_count": found.not_applied_count,
         },
     )
 
@@ -362,7 +385,11 @@ async def search_groups(request: web.Request) -> web.Response:
 
 async def _find(request: web.Request, query: ListQuery) -> web.Response:
     total, resources = await find_resources(request, query)
-    return scim_response(list_response(resources, total, query.start_index))
+    members = sum(len(r.get("members", ())) for r in resources)
+    return await off_loop_if(
+        members > RENDER_OFF_LOOP_MEMBERS,
+        lambda: scim_response(list_response(resources, total, query.start_index)),
+    )
 
 
 async def find_resources(
@@ -387,38 +414,49 @@ async def find_resources(
         request[LOG_ENTRY].target = group_target(page.groups[0].id, page.groups[0].attrs)
     count_page(request, "Group", query, page.by_keyset)
     base = base_url(request)
-    return page.total, [
-        project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)
-        for g in page.groups
-    ]
+    members = sum(len(g.members or ()) for g in page.groups)
+    return page.total, await off_loop_if(
+        members > RENDER_OFF_LOOP_MEMBERS,
+        lambda: [
+            project(render_group(g, base), GROUP_TYPE, query.attributes, query.excluded)
+            for g in page.groups
+        ],
+    )
 
 
-def _group_response(
+async def _group_response(
     request: web.Request, record: GroupRecord, *, status: int = 200
 ) -> web.Response:
     query = projection(request)
-    body = project(
-        render_group(record, base_url(request)), GROUP_TYPE, query.attributes, query.excluded
-    )
+    base = base_url(request)
     headers = {"ETag": etag(record.version)}
     if status == 201:
-        headers["Location"] = f"{base_url(request)}/Groups/{record.id}"
-    return scim_response(body, status=status, headers=headers)
+        headers["Location"] = f"{base}/Groups/{record.id}"
+
+    def render() -> web.Response:
+        body = project(render_group(record, base), GROUP_TYPE, query.attributes, query.excluded)
+        return scim_response(body, status=status, headers=headers)
+
+    return await off_loop_if(len(record.members or ()) > RENDER_OFF_LOOP_MEMBERS, render)
 
 
 def _parse_group(
     request: web.Request, body: dict[str, Any]
-) -> tuple[dict[str, Any], list[Member] | None]:
+) -> tuple[dict[str, Any], MemberDelta, MemberParams]:
+    """A POST or PUT body: its attributes, and its members as the team's whole membership."""
     members_key = next((k for k in body if k.lower() == "members"), None)
-    members = parse_members(body[members_key] or [], "members") if members_key is not None else None
+    members = parse_members(body[members_key] or [], "members") if members_key is not None else []
     rest = {k: v for k, v in body.items() if k != members_key}
     attrs = Normalizer(GROUP_TYPE, request[LOG_ENTRY]).document(rest)
-    return attrs, members
+    delta = MemberDelta()
+    # PUT replaces the membership; a body without "members" empties the team (RFC 7644 §3.5.1).
+    delta.replaced(members)
+    return attrs, delta, delta.params()
 
 
 async def create_group(request: web.Request) -> web.Response:
     body = await read_json_object(request)
-    attrs, members = await off_loop(request, lambda: _parse_group(request, body))
+    attrs, delta, members = await off_loop(request, lambda: _parse_group(request, body))
     group = _to_write(attrs)
     conn = await request_conn(request)
     org_id = request_org(request)
@@ -427,11 +465,11 @@ async def create_group(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     try:
         async with logged_change(request) as change:
-            if not members:
+            if not delta.replace:
                 record = GroupRecord(group_id, 0, attrs, 1, now, now, [])
-                response = _group_response(request, record, status=201)
+                response = await _group_response(request, record, status=201)
                 await store.insert_group(
-                    conn, org_id, group_id, group, [], now, change.row(response)
+                    conn, org_id, group_id, group, None, now, change.row(response)
                 )
                 return response
             # Older Okta builds send members inline: read them back for their display names.
@@ -439,15 +477,13 @@ async def create_group(request: web.Request) -> web.Response:
                 await store.insert_group(conn, org_id, group_id, group, members, now, None)
                 stored = await store.get_group(conn, org_id, group_id, with_members=True)
                 assert stored is not None
-                response = _group_response(request, stored, status=201)
+                response = await _group_response(request, stored, status=201)
                 await change.record(conn, response)
             return response
     except store.DisplayNameTaken:
         raise await _conflict(request, attrs["displayName"]) from None
-    except store.UnknownMembers as exc:
-        delta = MemberDelta()
-        delta.added(members or [])
-        raise await _unknown_members(request, exc.candidates, delta) from None
+    except store.UnknownMembers:
+        raise await _unknown_members(request, members) from None
 
 
 async def get_group(request: web.Request) -> web.Response:
@@ -463,7 +499,7 @@ async def get_group(request: web.Request) -> web.Response:
     request[LOG_ENTRY].target = group_target(record.id, record.attrs)
     if not_modified(request, record.version):
         return web.Response(status=304, headers={"ETag": etag(record.version)})
-    return _group_response(request, record)
+    return await _group_response(request, record)
 
 
 async def replace_group(request: web.Request) -> web.Response:
@@ -476,24 +512,34 @@ async def replace_group(request: web.Request) -> web.Response:
             f"The body's id {sent_id!r} differs from the URL's {group_id}; PUT cannot change a group's id.",
             scim_type="mutability",
         )
-    attrs, members = await off_loop(request, lambda: _parse_group(request, body))
-    delta = MemberDelta()
-    # PUT replaces the membership; a body without "members" empties the team (RFC 7644 §3.5.1).
-    delta.replaced(members or [])
-    return await _change(request, group_id, lambda _current: attrs, delta, respond_with_body=True)
+    attrs, delta, members = await off_loop(request, lambda: _parse_group(request, body))
+    return await _change(
+        request, group_id, lambda _current: attrs, delta, members, respond_with_body=True
+    )
 
 
 async def patch_group(request: web.Request) -> web.Response:
     group_id = _group_id(request)
     operations = parse_operations(await read_json_object(request))
-    attribute_ops, delta = await off_loop(request, lambda: split_operations(operations))
+    heavy = off_loop_patch(request, operations)
+    attribute_ops, delta, members = await off_loop_if(
+        heavy, lambda: _with_params(split_operations(operations))
+    )
     patcher = Patcher(GROUP_TYPE, Normalizer(GROUP_TYPE, request[LOG_ENTRY]), str(group_id))
     wants_body = any(k.lower() in ("attributes", "excludedattributes") for k in request.query)
 
     def change(current: GroupRecord) -> dict[str, Any]:
         return patcher.apply(current.attrs, attribute_ops) if attribute_ops else current.attrs
 
-    return await _change(request, group_id, change, delta, respond_with_body=wants_body)
+    return await _change(
+        request, group_id, change, delta, members, respond_with_body=wants_body, heavy=heavy
+    )
+
+
+def _with_params(
+    split: tuple[list[Operation], MemberDelta],
+) -> tuple[list[Operation], MemberDelta, MemberParams]:
+    return (*split, split[1].params())
 
 
 async def _change(
@@ -501,10 +547,13 @@ async def _change(
     group_id: uuid.UUID,
     change: Callable[[GroupRecord], dict[str, Any]],
     delta: MemberDelta,
+    members: MemberParams,
     *,
     respond_with_body: bool,
+    heavy: bool = False,
 ) -> web.Response:
-    """Lock the group, apply the change and the membership delta, log, commit."""
+    """Lock the group, apply the change and the membership delta (`members`: the
+    delta as parameters), log, commit."""
     conn = await request_conn(request)
     org_id = request_org(request)
     entry = request[LOG_ENTRY]
@@ -516,7 +565,7 @@ async def _change(
                 raise _not_found(str(group_id))
             entry.target = group_target(group_id, current.attrs)
             check_if_match(request, current.version)
-            attrs = change(current)
+            attrs = await off_loop_if(heavy, lambda: change(current))
             entry.target = group_target(group_id, attrs)
             if attrs.get("displayName") != current.attrs.get("displayName"):
                 entry.facts["renamed_from"] = current.attrs.get("displayName")
@@ -526,11 +575,10 @@ async def _change(
                 await log.record(conn, response)
                 return response
             if delta.remove:
-                present = await store.existing_members(conn, org_id, group_id, delta.remove)
-                missing = sorted(str(i) for i in delta.remove - present)
+                missing = await store.absent_members(conn, org_id, group_id, members, shown=10)
                 if missing:
                     entry.note(
-                        "member_not_present", f"remove matched no member: {', '.join(missing[:10])}"
+                        "member_not_present", f"remove matched no member: {', '.join(missing)}"
                     )
             updated = GroupRecord(
                 group_id,
@@ -550,24 +598,22 @@ async def _change(
                 group_id,
                 _to_write(attrs),
                 version=updated.version,
-                remove=delta.remove,
-                keep=delta.keep,
-                add=delta.to_add,
+                members=members,
                 now=updated.updated_at,
                 log=None if respond_with_body else log.row(response),
             )
             assert result is not None  # the row lock keeps the group
             if respond_with_body:
                 # A PUT says who it added and removed (Okta's AIW apps replace the list).
-                entry.facts["members_added"] = len(result.added)
-                entry.facts["members_removed"] = len(result.removed)
+                entry.facts["members_added"] = result.added
+                entry.facts["members_removed"] = result.removed
                 response = await _read_back(request, conn, updated, True)
                 await log.record(conn, response)
         return response
     except store.DisplayNameTaken:
         raise await _conflict(request, attrs["displayName"]) from None
-    except store.UnknownMembers as exc:
-        raise await _unknown_members(request, exc.candidates, delta) from None
+    except store.UnknownMembers:
+        raise await _unknown_members(request, members) from None
 
 
 async def _read_back(
@@ -579,7 +625,7 @@ async def _read_back(
         conn, request_org(request), record.id, with_members=_wants_members(projection(request))
     )
     assert stored is not None
-    return _group_response(
+    return await _group_response(
         request,
         GroupRecord(
             stored.id,

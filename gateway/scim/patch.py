@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from scim2_models import InvalidPathException
 from scim2_models.path import (
     AttrPath,
@@ -28,12 +29,16 @@ from scim2_models.path import (
     ValuePath,
 )
 
+from gateway.scim.body import large_body
 from gateway.scim.errors import ScimError
-from gateway.scim.limits import MAX_OPERATIONS
+from gateway.scim.limits import MAX_OPERATIONS, MAX_PATCH_PATH_CHARACTERS, MAX_PATCH_PATHS
 from gateway.scim.resource import Normalizer, Resolved, ResourceType
 
 PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _OPS = ("add", "replace", "remove")
+# Parsing a path takes scim2-models tens of microseconds: operations naming more
+# than this many are applied on a worker thread (see `named_paths`).
+OFF_LOOP_PATHS = 64
 
 
 def invalid_path(detail: str) -> ScimError:
@@ -100,7 +105,33 @@ def parse_operations(body: dict[str, Any]) -> list[Operation]:
                 i, op.lower(), path.strip() if path and path.strip() else None, fields.get("value")
             )
         )
+    if (named := named_paths(ops)) > MAX_PATCH_PATHS:
+        raise ScimError(
+            400,
+            f"The operations name {named} attributes (paths, and keys of path-less values); at "
+            f"most {MAX_PATCH_PATHS} are accepted per PATCH. Send them in several requests.",
+            scim_type="tooMany",
+        )
+    if (characters := sum(len(op.path or "") for op in ops)) > MAX_PATCH_PATH_CHARACTERS:
+        raise ScimError(
+            400,
+            f"The operations' paths are {characters} characters long in all; at most "
+            f"{MAX_PATCH_PATH_CHARACTERS} are accepted per PATCH. Send them in several requests.",
+            scim_type="tooMany",
+        )
     return ops
+
+
+def off_loop_patch(request: web.Request, operations: list[Operation]) -> bool:
+    """Whether to apply these operations on a worker thread: many paths, or a large body."""
+    return named_paths(operations) > OFF_LOOP_PATHS or large_body(request)
+
+
+def named_paths(operations: list[Operation]) -> int:
+    """The attributes operations name: each path, and each key of a path-less value."""
+    return sum(
+        len(op.value) if op.path is None and isinstance(op.value, dict) else 1 for op in operations
+    )
 
 
 class Patcher:

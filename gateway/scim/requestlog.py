@@ -4,7 +4,8 @@ A change writes its row in its own statement (`gateway.scim.context.logged_chang
 every other request gets its row here, after the response is built. When the
 row cannot be written on the request's connection it is tried once on a fresh
 one, and when the database is away it is spooled to local disk and replayed later
-(`gateway.provlog.spool`). The metrics count the row as stored.
+(`gateway.provlog.spool`). A shed request's row is queued and written with others
+(`gateway.provlog.batch`). The metrics count the row as stored.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.appkeys import DB_POOL, LOG_SPOOL, METRICS, SETTINGS
+from gateway.appkeys import DB_POOL, LOG_BATCH, LOG_SPOOL, METRICS, SETTINGS
 from gateway.scim.context import (
     CLIENT_CLOSED_DETAIL,
     CONNECTION_ERRORS,
@@ -31,12 +32,20 @@ logger = logging.getLogger(__name__)
 
 # How long the log write may wait for a fresh connection before the row is spooled.
 _FRESH_CONNECTION_SECONDS = 2.0
+# A request answered so without ever taking a connection was shed (rate, capacity,
+# a stalled body): its row is queued and written with others (gateway.provlog.batch),
+# so shedding takes no connection from the requests being served.
+_SHED_STATUSES = frozenset({408, 429, 503})
 
 
 async def _write_row(request: web.Request, context: ScimContext, row: LogRow) -> Recorded:
     text = log_json(row)
     context.event = row.event
     metrics = request.config_dict[METRICS]
+    if context.conn is None and row.status in _SHED_STATUSES:
+        if not request.config_dict[LOG_BATCH].add(text):
+            metrics.log_rows_spooled.inc()
+        return Recorded(row.outcome, row.code)  # stored as described, a moment later
     started = time.perf_counter()
     if context.conn is not None:
         try:

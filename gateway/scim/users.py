@@ -13,7 +13,7 @@ from scim2_models.path import CompareOperator
 from gateway.appkeys import LOG_ENTRY, SETTINGS
 from gateway.dbtypes import Connection
 from gateway.provlog.events import Target
-from gateway.scim.body import read_json_object
+from gateway.scim.body import off_loop, off_loop_if, read_json_object
 from gateway.scim.context import ChangeRow, ReadRows, logged_change, request_conn, request_org
 from gateway.scim.errors import SCIM_MEDIA_TYPE, ScimError, scim_response
 from gateway.scim.filters import (
@@ -34,7 +34,7 @@ from gateway.scim.listing import (
     projection,
     search_query,
 )
-from gateway.scim.patch import Patcher, parse_operations
+from gateway.scim.patch import Patcher, off_loop_patch, parse_operations
 from gateway.scim.resource import USER_TYPE, Normalizer, fold, project
 from gateway.scim.schema import ENTERPRISE_USER_SCHEMA, USER, USER_SCHEMA
 from gateway.scim.versioning import check_if_match, etag, not_modified
@@ -297,7 +297,7 @@ async def create_user(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY])
     # A new user is active unless the body says otherwise (Okta always says).
-    user = to_write({"active": True, **normalizer.document(body)})
+    user = await off_loop(request, lambda: to_write({"active": True, **normalizer.document(body)}))
     now = datetime.now(UTC)
     record = UserRecord(
         id=uuid.uuid4(), seq=0, attrs=user.attrs, version=1, created_at=now, updated_at=now
@@ -343,7 +343,7 @@ async def replace_user(request: web.Request) -> web.Response:
             scim_type="mutability",
         )
     normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY])
-    attrs = normalizer.document(body)
+    attrs = await off_loop(request, lambda: normalizer.document(body))
 
     def merge(current: UserRecord) -> dict[str, Any]:
         # An omitted `active` keeps the current state instead of silently (re)activating.
@@ -359,13 +359,22 @@ async def patch_user(request: web.Request) -> web.Response:
     operations = parse_operations(await read_json_object(request))
     normalizer = Normalizer(USER_TYPE, request[LOG_ENTRY])
     patcher = Patcher(USER_TYPE, normalizer, str(user_id))
-    return await _write(request, user_id, lambda current: patcher.apply(current.attrs, operations))
+    return await _write(
+        request,
+        user_id,
+        lambda current: patcher.apply(current.attrs, operations),
+        heavy=off_loop_patch(request, operations),
+    )
 
 
 async def _write(
-    request: web.Request, user_id: uuid.UUID, change: Callable[[UserRecord], dict[str, Any]]
+    request: web.Request,
+    user_id: uuid.UUID,
+    change: Callable[[UserRecord], dict[str, Any]],
+    *,
+    heavy: bool = False,
 ) -> web.Response:
-    """Read, change, write back if nobody wrote in between.
+    """Read, change (on a worker thread when `heavy`), write back if nobody wrote in between.
 
     The first try is optimistic (two statements, no transaction). If another
     request changed the user in between, the retry locks the row, so a burst of
@@ -373,10 +382,12 @@ async def _write(
     """
     conn = await request_conn(request)
     async with logged_change(request) as log:
-        written = await _try_write(request, conn, user_id, change, log, lock=False)
+        written = await _try_write(request, conn, user_id, change, log, lock=False, heavy=heavy)
         if written is None:
             async with conn.transaction():
-                written = await _try_write(request, conn, user_id, change, log, lock=True)
+                written = await _try_write(
+                    request, conn, user_id, change, log, lock=True, heavy=heavy
+                )
     if written is None:  # pragma: no cover - the row lock rules this out
         raise ScimError(409, "The user was changed concurrently; retry this request.")
     return written
@@ -390,6 +401,7 @@ async def _try_write(
     log: ChangeRow,
     *,
     lock: bool,
+    heavy: bool,
 ) -> web.Response | None:
     org_id = request_org(request)
     current = await store.get_user(conn, org_id, user_id, for_update=lock)
@@ -398,7 +410,7 @@ async def _try_write(
     entry = request[LOG_ENTRY]
     entry.target = user_target(user_id, current.attrs)
     check_if_match(request, current.version)
-    user = to_write(change(current))
+    user = await off_loop_if(heavy, lambda: to_write(change(current)))
     entry.target = user_target(user_id, user.attrs)
     was, now_active = current.attrs.get("active"), user.attrs.get("active")
     if was is not False and now_active is False:

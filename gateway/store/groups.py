@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Collection
@@ -11,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from gateway import jsontext
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
 from gateway.store import fetch_page
@@ -24,15 +26,11 @@ class DisplayNameTaken(Exception):
 
 
 class UnknownMembers(Exception):
-    """Some of `candidates` are not users of the org (a foreign key said so).
+    """Some of the members to add are not users of the org (a foreign key said so).
 
     The statement's transaction is aborted; once it has rolled back,
-    `users_not_in_org` tells which ones.
+    `unknown_member_ids` tells which ones.
     """
-
-    def __init__(self, candidates: list[uuid.UUID]) -> None:
-        super().__init__(len(candidates))
-        self.candidates = candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,22 +65,69 @@ class Member:
     display: str | None = None
 
 
-def _member_arrays(
-    members: Collection[Member],
-) -> tuple[list[uuid.UUID], list[str | None], list[str | None]]:
-    return (
-        [m.user_id for m in members],
-        [m.display for m in members],
-        [m.display.casefold() if m.display is not None else None for m in members],
+# Members to remove up to this many are sent as a uuid[] and found by primary
+# key; more are sent as one JSON object (see change_group in sql/queries/groups.sql).
+FEW_MEMBERS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class MemberParams:
+    """A membership change as the statement's parameters.
+
+    asyncpg encodes an array parameter element by element in Python on the event
+    loop (a 100,000-member team PUT: about a quarter of a second), so long lists
+    go as one JSON text: one copy. Build these with `member_params`, off the loop
+    when the change is large.
+    """
+
+    # Ids to remove: ["<user id>", …]; and the same as a list when they are few,
+    # else as {"<user id>": 0, …} (looked up by key).
+    remove: str
+    remove_few: list[uuid.UUID]
+    remove_many: str | None
+    # Members to add (or whose display changed): [["<user id>", display, folded display], …].
+    add: str
+    # Whether those to add become the whole membership (everyone else is removed).
+    replace: bool
+
+
+def member_params(
+    *, remove: Collection[uuid.UUID], add: Collection[Member], replace: bool
+) -> MemberParams:
+    removed = [str(i) for i in remove]
+    few = len(removed) <= FEW_MEMBERS
+    return MemberParams(
+        remove=jsontext.string_array(removed),
+        remove_few=list(remove) if few else [],
+        remove_many=None if few else jsontext.key_object(removed),
+        add=jsontext.dumps(
+            [
+                [str(m.user_id), m.display, None if m.display is None else m.display.casefold()]
+                for m in add
+            ]
+        ),
+        replace=replace,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class MemberChange:
-    """What a change did to the membership: ids actually removed and added."""
+    """What a change did to the membership: how many members were removed and added."""
 
-    removed: list[uuid.UUID]
-    added: list[uuid.UUID]
+    removed: int
+    added: int
+
+
+# A team's members arrive as one JSON text; decoding a large one (100,000
+# members: about 8 MB) would hold the event loop for tens of milliseconds.
+_DECODE_OFF_LOOP_CHARACTERS = 256 * 1024
+
+
+async def _records(rows: list[asyncpg.Record]) -> list[GroupRecord]:
+    size = sum(len(r["members"]) for r in rows if r["members"] is not None)
+    if size > _DECODE_OFF_LOOP_CHARACTERS:
+        return await asyncio.to_thread(lambda: [_record(r) for r in rows])
+    return [_record(r) for r in rows]
 
 
 def _record(row: asyncpg.Record) -> GroupRecord:
@@ -94,22 +139,43 @@ def _record(row: asyncpg.Record) -> GroupRecord:
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        members=json.loads(members) if members is not None else None,
+        members=jsontext.loads(members) if members is not None else None,
     )
 
 
-async def users_not_in_org(
-    conn: Connection, org_id: uuid.UUID, ids: Collection[uuid.UUID]
-) -> list[uuid.UUID]:
-    rows = await conn.fetch(QUERIES["users_not_in_org"], org_id, list(ids))
-    return [row["id"] for row in rows]
+@dataclass(frozen=True, slots=True)
+class UnknownMemberIds:
+    """Which of the ids a change named are not users of the org (the first few, and how
+    many), and which of the rest were therefore not applied either."""
+
+    unknown: list[str]
+    unknown_count: int
+    not_applied: list[str]
+    not_applied_count: int
 
 
-def _translate(exc: Exception, ids: list[uuid.UUID]) -> Exception:
+async def unknown_member_ids(
+    conn: Connection, org_id: uuid.UUID, params: MemberParams, *, shown: int
+) -> UnknownMemberIds:
+    """Of the ids `params` adds, those that are not users of the org (in the order sent);
+    of all ids it names, the users (sorted): at most `shown` of each."""
+    row = await conn.fetchrow(
+        QUERIES["unknown_member_ids"], org_id, params.add, params.remove, shown
+    )
+    assert row is not None
+    return UnknownMemberIds(
+        unknown=[str(i) for i in row["unknown"] or []],
+        unknown_count=int(row["unknown_count"]),
+        not_applied=[str(i) for i in row["not_applied"] or []],
+        not_applied_count=int(row["not_applied_count"]),
+    )
+
+
+def _translate(exc: Exception) -> Exception:
     if isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == _DISPLAY_NAME_KEY:
         return DisplayNameTaken()
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
-        return UnknownMembers(ids)
+        return UnknownMembers()
     return exc
 
 
@@ -118,12 +184,11 @@ async def insert_group(
     org_id: uuid.UUID,
     group_id: uuid.UUID,
     group: GroupWrite,
-    members: list[Member],
+    members: MemberParams | None,
     now: datetime,
     log: PendingRow | None,
 ) -> int:
-    """Insert the group with its members (and its log row unless `log` is None)."""
-    ids, displays, folded = _member_arrays(members)
+    """Insert the group with its members to add (and its log row unless `log` is None)."""
     try:
         row = await conn.fetchrow(
             QUERIES["insert_group"],
@@ -132,13 +197,11 @@ async def insert_group(
             *group.columns(),
             now,
             now,
-            ids,
+            members.add if members else "[]",
             log.text if log else None,
-            displays,
-            folded,
         )
     except (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError) as exc:
-        raise _translate(exc, ids) from None
+        raise _translate(exc) from None
     assert row is not None
     if log is not None:
         log.written(row["log_id"])
@@ -149,7 +212,7 @@ async def get_group(
     conn: Connection, org_id: uuid.UUID, group_id: uuid.UUID, *, with_members: bool
 ) -> GroupRecord | None:
     row = await conn.fetchrow(QUERIES["get_group"], org_id, group_id, with_members)
-    return None if row is None else _record(row)
+    return None if row is None else (await _records([row]))[0]
 
 
 async def lock_group(
@@ -160,11 +223,12 @@ async def lock_group(
     return None if row is None else _record(row)
 
 
-async def existing_members(
-    conn: Connection, org_id: uuid.UUID, group_id: uuid.UUID, ids: Collection[uuid.UUID]
-) -> set[uuid.UUID]:
-    rows = await conn.fetch(QUERIES["existing_members"], org_id, group_id, list(ids))
-    return {row["user_id"] for row in rows}
+async def absent_members(
+    conn: Connection, org_id: uuid.UUID, group_id: uuid.UUID, params: MemberParams, *, shown: int
+) -> list[str]:
+    """The first `shown` (sorted) of the ids `params` removes that are not members."""
+    rows = await conn.fetch(QUERIES["absent_members"], org_id, group_id, params.remove, shown)
+    return [str(row["user_id"]) for row in rows]
 
 
 async def find_group_by_display_name(
@@ -182,18 +246,15 @@ async def change_group(
     group: GroupWrite,
     *,
     version: int,
-    remove: Collection[uuid.UUID],
-    keep: Collection[uuid.UUID] | None,
-    add: Collection[Member],
+    members: MemberParams,
     now: datetime,
     log: PendingRow | None,
 ) -> MemberChange | None:
     """Write new attributes and apply a membership delta; None if the group is gone.
 
-    `keep` (when not None) replaces the membership: everyone not in it is removed.
-    Never reads the existing members.
+    With `members.replace` those added become the membership: everyone else is
+    removed. Never reads the existing members into Python.
     """
-    ids, displays, folded = _member_arrays(add)
     try:
         row = await conn.fetchrow(
             QUERIES["change_group"],
@@ -201,21 +262,20 @@ async def change_group(
             group_id,
             *group.columns(),
             version,
-            list(remove),
-            None if keep is None else list(keep),
-            ids,
+            members.remove_few,
+            members.replace,
+            members.add,
             now,
             log.text if log else None,
-            displays,
-            folded,
+            members.remove_many,
         )
     except (asyncpg.UniqueViolationError, asyncpg.ForeignKeyViolationError) as exc:
-        raise _translate(exc, ids) from None
+        raise _translate(exc) from None
     if row is None:
         return None
     if log is not None:
         log.written(row["log_id"])
-    return MemberChange(removed=list(row["removed"] or []), added=list(row["added"] or []))
+    return MemberChange(removed=int(row["removed"]), added=int(row["added"]))
 
 
 async def delete_group(
@@ -255,6 +315,6 @@ async def find_groups(
     )
     return Page(
         total=found.total,
-        groups=[_record(r) for r in found.rows],
+        groups=await _records(found.rows),
         by_keyset=found.by_keyset,
     )

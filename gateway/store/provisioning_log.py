@@ -155,6 +155,11 @@ async def record_json(conn: Connection, entry: str) -> Recorded:
     return Recorded.parse(await conn.fetchval(QUERIES["insert_log_row"], entry))
 
 
+async def record_json_rows(conn: Connection, entries: list[str]) -> int:
+    """Write rows from `log_json` texts in one statement; how many were written."""
+    return int(await conn.fetchval(QUERIES["insert_log_rows"], "[" + ",".join(entries) + "]"))
+
+
 def _log_reads() -> dict[str, str]:
     """The reads of log rows, with the one column list of sql/queries in their markers."""
 

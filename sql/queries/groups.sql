@@ -1,6 +1,6 @@
 -- name: insert_group
--- A group, its first members ($10 user ids, $12 their displays) and its log row ($11),
--- in one statement.
+-- A group, its first members ($10: JSON [[user id, display, folded display], …]) and
+-- its log row ($11), in one statement.
 -- A member who is not a user of the org fails the foreign key and the whole statement.
 WITH inserted AS (
     INSERT INTO scim_groups (
@@ -10,8 +10,8 @@ WITH inserted AS (
     RETURNING org_id, id, seq
 ), members AS (
     INSERT INTO scim_group_members (org_id, group_id, user_id, display, display_ci)
-    SELECT i.org_id, i.id, m.user_id, m.display, m.display_ci
-    FROM inserted i, unnest($10::uuid[], $12::text[], $13::text[]) AS m(user_id, display, display_ci)
+    SELECT i.org_id, i.id, (m.member ->> 0)::uuid, m.member ->> 1, m.member ->> 2
+    FROM inserted i, jsonb_array_elements($10::jsonb) AS m(member)
     ON CONFLICT DO NOTHING
 )
 SELECT seq, CASE WHEN $11::jsonb IS NOT NULL THEN record_provisioning_log($11) END AS log_id
@@ -36,9 +36,15 @@ SELECT id, display_name FROM scim_groups WHERE org_id = $1 AND display_name_ci =
 
 -- name: change_group
 -- Apply a group change decided by the gateway, with its log row ($13), in one
--- statement: new attributes ($3-$7), version $8; members to remove ($9), to keep
--- when replacing ($10, null when not replacing), to add ($11, displays $14 and
--- folded $15); $12 updated_at.
+-- statement: new attributes ($3-$7), version $8; members to remove, a few ($9,
+-- empty when many) or many ($14: JSON {"<user id>": 0, …}, null when few); to
+-- add ($11: JSON [["<user id>", display, folded display], …]), and when $10 they
+-- replace the membership (everyone else is removed); $12 updated_at.
+-- A long list is one JSON parameter: one string to send, not a value per member.
+-- Whatever the plan and the statistics (a team just filled has none yet), the
+-- cost grows with the members named and the team's size, never with their
+-- product: a few are found by primary key, many or those not kept by a lookup
+-- in the sorted keys of a jsonb object (built once) for each member of the team.
 WITH updated AS (
     UPDATE scim_groups
     SET display_name = $3, display_name_ci = $4, external_id = $5, attrs = $6, attrs_ci = $7,
@@ -47,29 +53,40 @@ WITH updated AS (
     RETURNING org_id, id
 ), removed AS (
     -- The whole primary key as the index condition: a few index probes, also in a
-    -- team of 100,000 (given statistics, which autovacuum keeps).
+    -- team of 100,000.
     DELETE FROM scim_group_members m
     WHERE m.org_id = $1 AND m.group_id = $2 AND m.user_id = ANY($9::uuid[])
       AND EXISTS (SELECT 1 FROM updated)
     RETURNING m.user_id
+), removed_many AS (
+    DELETE FROM scim_group_members m
+    WHERE $14::jsonb IS NOT NULL
+      AND m.org_id = $1 AND m.group_id = $2 AND $14::jsonb ? m.user_id::text
+      AND EXISTS (SELECT 1 FROM updated)
+    RETURNING m.user_id
 ), replaced AS (
     DELETE FROM scim_group_members m
-    WHERE $10::uuid[] IS NOT NULL
-      AND m.org_id = $1 AND m.group_id = $2 AND NOT (m.user_id = ANY($10::uuid[]))
+    WHERE $10::boolean
+      AND m.org_id = $1 AND m.group_id = $2
+      AND NOT (
+          (SELECT coalesce(jsonb_object_agg(a.member ->> 0, 0), '{}'::jsonb)
+           FROM jsonb_array_elements($11::jsonb) AS a(member))
+          ? m.user_id::text
+      )
       AND EXISTS (SELECT 1 FROM updated)
     RETURNING m.user_id
 ), added AS (
     INSERT INTO scim_group_members (org_id, group_id, user_id, display, display_ci)
-    SELECT g.org_id, g.id, a.user_id, a.display, a.display_ci
-    FROM updated g, unnest($11::uuid[], $14::text[], $15::text[]) AS a(user_id, display, display_ci)
+    SELECT g.org_id, g.id, (a.member ->> 0)::uuid, a.member ->> 1, a.member ->> 2
+    FROM updated g, jsonb_array_elements($11::jsonb) AS a(member)
     ON CONFLICT (org_id, group_id, user_id) DO UPDATE
         SET display = EXCLUDED.display, display_ci = EXCLUDED.display_ci
         WHERE scim_group_members.display IS DISTINCT FROM EXCLUDED.display
     RETURNING user_id
 )
-SELECT (SELECT array_agg(user_id) FROM (SELECT user_id FROM removed UNION ALL SELECT user_id FROM replaced) AS r)
-           AS removed,
-       (SELECT array_agg(user_id) FROM added) AS added,
+SELECT (SELECT count(*) FROM removed) + (SELECT count(*) FROM removed_many)
+           + (SELECT count(*) FROM replaced) AS removed,
+       (SELECT count(*) FROM added) AS added,
        CASE WHEN $13::jsonb IS NOT NULL THEN record_provisioning_log($13) END AS log_id
 FROM updated;
 
@@ -84,10 +101,28 @@ SELECT id, record_provisioning_log($4 || jsonb_build_object(
            'target_name', display_name, 'target_key', 'group:' || display_name_ci)) AS log_id
 FROM deleted;
 
--- name: users_not_in_org
--- Which of these user ids are not users of the org (for a 400 naming them).
-SELECT x.id FROM unnest($2::uuid[]) AS x(id)
-WHERE NOT EXISTS (SELECT 1 FROM scim_users u WHERE u.org_id = $1 AND u.id = x.id);
+-- name: unknown_member_ids
+-- For a 400 naming them: of the ids a change adds ($2: JSON [["<user id>", …], …],
+-- as change_group's $11), those that are not users of the org (the first $4 in
+-- the order sent, and how many); of every id it names (added, or removed: $3,
+-- JSON ["<user id>", …]), the users, which were not applied either (the first $4,
+-- sorted, and how many). Each id is one primary-key probe.
+WITH named AS (
+    SELECT x.id, min(x.n) AS n,
+           EXISTS (SELECT 1 FROM scim_users u WHERE u.org_id = $1 AND u.id = x.id) AS known
+    FROM (
+        SELECT (a.member ->> 0)::uuid AS id, a.n
+        FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS a(member, n)
+        UNION ALL
+        SELECT r.id::uuid, NULL FROM jsonb_array_elements_text($3::jsonb) AS r(id)
+    ) AS x
+    GROUP BY x.id
+)
+SELECT ARRAY(SELECT id FROM named WHERE n IS NOT NULL AND NOT known ORDER BY n LIMIT $4)
+           AS unknown,
+       (SELECT count(*) FROM named WHERE n IS NOT NULL AND NOT known) AS unknown_count,
+       ARRAY(SELECT id FROM named WHERE known ORDER BY id::text LIMIT $4) AS not_applied,
+       (SELECT count(*) FROM named WHERE known) AS not_applied_count;
 
 -- name: list_groups
 -- One page of all groups and their number; paging as in list_users. $1 org, $2 the
@@ -163,6 +198,15 @@ WITH position AS (
 )
 SELECT * FROM page;
 
--- name: existing_members
--- Which of these user ids are members (to note removals that matched nobody).
-SELECT user_id FROM scim_group_members WHERE org_id = $1 AND group_id = $2 AND user_id = ANY($3::uuid[]);
+-- name: absent_members
+-- Which of these user ids ($3: JSON ["<user id>", …]) are not members, the first
+-- $4 sorted (to note removals that matched nobody); one primary-key probe each.
+SELECT r.user_id::uuid AS user_id
+FROM jsonb_array_elements_text($3::jsonb) AS r(user_id)
+WHERE NOT EXISTS (
+    SELECT 1 FROM scim_group_members m
+    WHERE m.org_id = $1 AND m.group_id = $2 AND m.user_id = r.user_id::uuid
+    OFFSET 0
+)
+ORDER BY r.user_id
+LIMIT $4;

@@ -3,6 +3,10 @@
 -- returns '<outcome>:<code>' as stored.
 SELECT record_provisioning_log($1);
 
+-- name: insert_log_rows
+-- Several rows in one statement, in order: $1 is a JSON array of `log_json` objects.
+SELECT count(record_provisioning_log(r.entry)) FROM jsonb_array_elements($1::jsonb) AS r(entry);
+
 -- name: log_row_columns
 -- The columns of a LogRow, for the reads below: the store puts them in place of
 -- their log_row_columns marker, and with log_row_unresolved in place of the

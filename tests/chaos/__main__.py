@@ -2,9 +2,11 @@
 
     make chaos
     make chaos CHAOS_ARGS="--seconds 45 --stalled 250 --concurrent 500"
+    make chaos CHAOS_ARGS="--phases overload,loop"
 
 Starts a throwaway PostgreSQL of its own (never a shared one: it is stopped and
-restarted) and `python -m gateway serve` on it in a subprocess, then runs:
+restarted) and `python -m gateway serve` on it in a subprocess, then runs (all
+by default, or those --phases names, in that order):
 
 1. faults: Okta-shaped traffic from two orgs for --seconds, during which the
    gateway's backends are terminated, the database is restarted (pg_ctl -m fast),
@@ -13,12 +15,14 @@ restarted) and `python -m gateway serve` on it in a subprocess, then runs:
    then nothing, while org B works;
 3. overload: --concurrent simultaneous requests of org A while org B works;
 4. hostile: the hostile-input battery (tests/reliability/battery.py), full size;
-5. event loop: /healthz polled while the largest accepted body (a team PUT with
-   100,000 members) and a 40,000-key body are processed.
+5. loop: /healthz polled, on connections to every worker, while the largest
+   accepted bodies are processed one by one (team PUT, POST, GET and PATCHes at
+   the members cap, a user PATCH at the attributes cap, a refused 40,000-key body).
 
 and prints one table: requests, 5xx, 503 with Retry-After, provisioning-log rows
-lost, committed writes missing, and the p99 of the well-behaved org. Then it
-greps everything the gateway printed for every token and email it was sent.
+lost, committed writes missing, the p99 of the well-behaved org, and the longest
+/healthz wait while a big body was processed (how long the event loop stalled).
+Then it greps everything the gateway printed for every token and email it was sent.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import asyncpg
 
 from gateway.embedded import ControlledPostgres
 from gateway.migrate import migrate
+from gateway.scim.limits import MAX_MEMBERS, MAX_OPERATIONS, MAX_PATCH_PATHS
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from tests.payloads import OKTA_HEADERS, PATCH_OP, dumps, okta_create_user
@@ -70,6 +75,8 @@ class Tally:
     well_behaved: list[float] = field(default_factory=list)  # seconds per request of org B
     rows_lost: int | None = None
     writes_missing: int | None = None
+    # The event-loop phase: the longest /healthz wait during each body.
+    loop_waits: list[float] = field(default_factory=list)
     note: str = ""
 
     def record(self, resp: aiohttp.ClientResponse) -> None:
@@ -86,6 +93,9 @@ class Tally:
         request_id = resp.headers.get("X-Request-Id")
         if request_id:
             self.request_ids.append(request_id)
+
+    def loop_stall(self) -> str:
+        return f"{max(self.loop_waits):.0f} ms" if self.loop_waits else "-"
 
     def p99(self) -> str:
         if not self.well_behaved:
@@ -235,14 +245,9 @@ async def stall(
     return reader, writer
 
 
-async def polite_traffic(
-    session: aiohttp.ClientSession, url: str, org: Org, tally: Tally, until: float
-) -> None:
-    while time.monotonic() < until:
-        await call(
-            session, tally, "GET", f"{url}/Users?startIndex=1&count=10", org, well_behaved=True
-        )
-        await asyncio.sleep(0.02)
+def polite_traffic(run: Run) -> Poller:
+    """The well-behaved org's list requests, from a process of its own."""
+    return Poller(f"{run.url}/Users?startIndex=1&count=10", 1, 0.02, run.polite)
 
 
 async def prepare(pg: ControlledPostgres) -> list[Org]:
@@ -259,201 +264,408 @@ async def prepare(pg: ControlledPostgres) -> list[Org]:
         await conn.close()
 
 
+PHASES = ("faults", "stalled", "overload", "hostile", "loop")
+
+
+@dataclass
+class Run:
+    """What every phase needs: the gateway's address, the database, the two orgs."""
+
+    args: argparse.Namespace
+    session: aiohttp.ClientSession
+    pg: ControlledPostgres
+    host: str
+    port: int
+    greedy: Org
+    polite: Org
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{BASE}"
+
+    async def create(self, tally: Tally, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A user or team of the well-behaved org; its resource as answered."""
+        status, created = await call(
+            self.session, tally, "POST", self.url + path, self.polite, body
+        )
+        assert status == 201, (status, created)
+        return dict(created)
+
+    async def ready(self, attempts: int) -> None:
+        for _ in range(attempts):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self.session.get(f"http://{self.host}:{self.port}/readyz") as ready:
+                    if ready.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+
+
 async def run(
     args: argparse.Namespace, pg: ControlledPostgres, orgs: list[Org], port: int
 ) -> list[Tally]:
     greedy, polite = orgs
-    host = "127.0.0.1"
-    url = f"http://{host}:{port}{BASE}"
-    tallies: list[Tally] = []
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=70)
+    phases = {
+        "faults": faults_phase,
+        "stalled": stalled_phase,
+        "overload": overload_phase,
+        "hostile": hostile_phase,
+        "loop": loop_phase,
+    }
+    tallies: list[Tally] = []
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        for _ in range(200):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://{host}:{port}/readyz") as ready:
-                    if ready.status == 200:
-                        break
-            await asyncio.sleep(0.1)
-
-        # 1. Faults under steady Okta-shaped traffic.
-        tally = Tally(f"faults ({args.seconds:g} s)")
-        until = time.monotonic() + args.seconds
-        workers = [
-            okta_worker(session, url, org, tally, until, w) for org in orgs for w in range(3)
-        ]
-        fault_task = asyncio.create_task(faults(pg, args.seconds, lambda: asyncpg.connect(pg.url)))
-        await asyncio.gather(*workers)
-        tally.note = "; ".join(await fault_task)
-        for _ in range(100):  # the gateway reconnects by itself
-            async with session.get(f"http://{host}:{port}/readyz") as ready:
-                if ready.status == 200:
-                    break
-            await asyncio.sleep(0.05)
-        tallies.append(tally)
-
-        # 2. Stalled connections of one org while the other works.
-        tally = Tally(f"stalled ({args.stalled} conns)")
-        stalled = await asyncio.gather(*(stall(host, port, greedy) for _ in range(args.stalled)))
-        await polite_traffic(session, url, polite, tally, time.monotonic() + 8)
-        answers: dict[str, int] = {}
-        for reader, writer in stalled:
-            status = "no answer in 30 s"
-            with contextlib.suppress(TimeoutError, ConnectionError):
-                received = await asyncio.wait_for(reader.read(), timeout=30)
-                status = received[9:12].decode() or "closed without answer"
-            answers[status] = answers.get(status, 0) + 1
-            writer.close()
-        tally.note = "stalled connections answered " + ", ".join(
-            f"{n} × {status}" for status, n in sorted(answers.items())
-        )
-        tallies.append(tally)
-
-        # 3. Overload: many simultaneous requests of one org.
-        tally = Tally(f"overload ({args.concurrent} conns)")
-        flood = Tally("flood")
-        started = time.perf_counter()
-        flood_done = asyncio.gather(
-            *(
-                call(session, flood, "GET", f"{url}/Users?count=50", greedy)
-                for _ in range(args.concurrent)
-            )
-        )
-        await polite_traffic(session, url, polite, tally, time.monotonic() + 3)
-        await flood_done
-        flood_seconds = time.perf_counter() - started
-        tally.requests += flood.requests
-        tally.errors_5xx += flood.errors_5xx
-        tally.unavailable_with_retry_after += flood.unavailable_with_retry_after
-        tally.request_ids += flood.request_ids
-        shed = flood.other.get(429, 0) + flood.other.get(503, 0)
-        tally.note = (
-            f"flood: {flood.other.get(200, 0)} × 200, {flood.other.get(429, 0)} × 429, "
-            f"{flood.other.get(503, 0)} × 503 in {flood_seconds:.1f} s ({shed} shed)"
-        )
-        tallies.append(tally)
-
-        # 4. The hostile battery, full size.
-        tally = Tally(f"hostile ({len(cases())} cases)")
-        _, user = await call(
-            session, tally, "POST", f"{url}/Users", polite, okta_create_user("h@example.com")
-        )
-        _, group = await call(
-            session,
-            tally,
-            "POST",
-            f"{url}/Groups",
-            polite,
-            {"schemas": [GROUP], "displayName": "H"},
-        )
-        wrong = []
-        for case in cases():
-            path, body = fill(case, user["id"], group["id"])
-            async with session.request(
-                case.method, url + path, headers=headers_for(case, polite.token), data=body
-            ) as resp:
-                tally.record(resp)
-                text = await resp.read()
-                answer: Any
-                try:
-                    answer = json.loads(text)
-                except ValueError:
-                    answer = text.decode("utf-8", "replace")
-                if problems := check(case, resp.status, answer):
-                    wrong.append(f"{case.name}: {problems}")
-        tally.note = f"{len(wrong)} answers not as expected" + (
-            f" ({'; '.join(wrong[:3])})" if wrong else ""
-        )
-        tallies.append(tally)
-
-        # 5. The event loop while the largest bodies are processed.
-        tally = Tally("event loop")
-        tally.note = await loop_stall(session, host, port, url, pg, polite, tally)
-        tallies.append(tally)
-
-        # Lost rows and missing writes, on the database as it is now.
-        conn = await asyncpg.connect(pg.url)
-        try:
-            for tally in tallies:
-                logged = await conn.fetchval(
-                    "SELECT count(*) FROM provisioning_log WHERE request_id = ANY($1::text[])",
-                    tally.request_ids,
-                )
-                tally.rows_lost = len(set(tally.request_ids)) - logged
-                if tally.created:
-                    found = await conn.fetchval(
-                        "SELECT count(*) FROM scim_users WHERE id = ANY($1::uuid[])",
-                        tally.created,
-                    )
-                    tally.writes_missing = len(tally.created) - found
-        finally:
-            await conn.close()
+        state = Run(args, session, pg, "127.0.0.1", port, greedy, polite)
+        await state.ready(200)
+        for name in args.phases:
+            tallies.append(await phases[name](state))
+        await count_losses(pg, tallies)
     return tallies
 
 
-async def loop_stall(
-    session: aiohttp.ClientSession,
-    host: str,
-    port: int,
-    url: str,
-    pg: ControlledPostgres,
-    org: Org,
-    tally: Tally,
-) -> str:
-    """The longest /healthz wait while big bodies are processed (a stalled loop shows here)."""
+async def faults_phase(run: Run) -> Tally:
+    """Steady Okta-shaped traffic from both orgs while the database fails three ways."""
+    tally = Tally(f"faults ({run.args.seconds:g} s)")
+    until = time.monotonic() + run.args.seconds
+    workers = [
+        okta_worker(run.session, run.url, org, tally, until, w)
+        for org in (run.greedy, run.polite)
+        for w in range(3)
+    ]
+    fault_task = asyncio.create_task(
+        faults(run.pg, run.args.seconds, lambda: asyncpg.connect(run.pg.url))
+    )
+    await asyncio.gather(*workers)
+    tally.note = "; ".join(await fault_task)
+    await run.ready(100)  # the gateway reconnects by itself
+    return tally
+
+
+async def stalled_phase(run: Run) -> Tally:
+    """Connections of one org that stall mid-body while the other org works."""
+    tally = Tally(f"stalled ({run.args.stalled} conns)")
+    async with polite_traffic(run) as polite:
+        started = time.time()
+        stalled = await asyncio.gather(
+            *(stall(run.host, run.port, run.greedy) for _ in range(run.args.stalled))
+        )
+        await asyncio.sleep(8)
+        polite.tally(tally, started, time.time())
+    answers: dict[str, int] = {}
+    for reader, writer in stalled:
+        status = "no answer in 30 s"
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            received = await asyncio.wait_for(reader.read(), timeout=30)
+            status = received[9:12].decode() or "closed without answer"
+        answers[status] = answers.get(status, 0) + 1
+        writer.close()
+    tally.note = "stalled connections answered " + ", ".join(
+        f"{n} × {status}" for status, n in sorted(answers.items())
+    )
+    return tally
+
+
+async def overload_phase(run: Run) -> Tally:
+    """Many simultaneous requests of one org while the other works."""
+    tally = Tally(f"overload ({run.args.concurrent} conns)")
+    flood = Tally("flood")
+    async with polite_traffic(run) as polite:
+        started = time.time()
+        flood_done = asyncio.gather(
+            *(
+                call(run.session, flood, "GET", f"{run.url}/Users?count=50", run.greedy)
+                for _ in range(run.args.concurrent)
+            )
+        )
+        await asyncio.sleep(3)
+        await flood_done
+        flood_seconds = time.time() - started
+        polite.tally(tally, started, time.time())
+    tally.requests += flood.requests
+    tally.errors_5xx += flood.errors_5xx
+    tally.unavailable_with_retry_after += flood.unavailable_with_retry_after
+    tally.request_ids += flood.request_ids
+    shed = flood.other.get(429, 0) + flood.other.get(503, 0)
+    tally.note = (
+        f"flood: {flood.other.get(200, 0)} × 200, {flood.other.get(429, 0)} × 429, "
+        f"{flood.other.get(503, 0)} × 503 in {flood_seconds:.1f} s ({shed} shed)"
+    )
+    return tally
+
+
+async def hostile_phase(run: Run) -> Tally:
+    """The hostile battery, full size."""
+    tally = Tally(f"hostile ({len(cases())} cases)")
+    user = await run.create(tally, "/Users", okta_create_user("h@example.com"))
+    group = await run.create(tally, "/Groups", {"schemas": [GROUP], "displayName": "H"})
+    wrong = []
+    for case in cases():
+        path, body = fill(case, user["id"], group["id"])
+        async with run.session.request(
+            case.method, run.url + path, headers=headers_for(case, run.polite.token), data=body
+        ) as resp:
+            tally.record(resp)
+            text = await resp.read()
+            answer: Any
+            try:
+                answer = json.loads(text)
+            except ValueError:
+                answer = text.decode("utf-8", "replace")
+            if problems := check(case, resp.status, answer):
+                wrong.append(f"{case.name}: {problems}")
+    tally.note = f"{len(wrong)} answers not as expected" + (
+        f" ({'; '.join(wrong[:3])})" if wrong else ""
+    )
+    return tally
+
+
+async def count_losses(pg: ControlledPostgres, tallies: list[Tally]) -> None:
+    """Lost rows and missing writes, on the database as it is now."""
     conn = await asyncpg.connect(pg.url)
+    try:
+        for tally in tallies:
+            logged = await conn.fetchval(
+                "SELECT count(*) FROM provisioning_log WHERE request_id = ANY($1::text[])",
+                tally.request_ids,
+            )
+            tally.rows_lost = len(set(tally.request_ids)) - logged
+            if tally.created:
+                found = await conn.fetchval(
+                    "SELECT count(*) FROM scim_users WHERE id = ANY($1::uuid[])",
+                    tally.created,
+                )
+                tally.writes_missing = len(tally.created) - found
+    finally:
+        await conn.close()
+
+
+# /healthz pollers, each on a connection of its own: the kernel spreads
+# connections over the workers (SO_REUSEPORT), and at least one poller must wait
+# on the worker that serves the big body.
+POLLERS = 6
+POLL_SECONDS = 0.02
+IDLE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    sent: float
+    received: float
+    status: int
+    request_id: str
+    retry_after: bool
+
+
+class Poller:
+    """`tests.chaos.poller` in a process of its own, and the answers it saw."""
+
+    def __init__(
+        self,
+        url: str,
+        connections: int = POLLERS,
+        interval: float = POLL_SECONDS,
+        org: Org | None = None,
+    ) -> None:
+        self.args = (url, str(connections), str(interval))
+        self.env = {**os.environ}
+        if org is not None:
+            self.env["POLLER_AUTHORIZATION"] = f"Bearer {org.token}"
+        self.answers: list[Answer] = []
+        self.answered = asyncio.Event()
+
+    async def __aenter__(self) -> Poller:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.chaos.poller",
+            *self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        self.reader = asyncio.create_task(self._read())
+        await self.answered.wait()
+        await asyncio.sleep(0.5)  # every poller connected
+        return self
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            sent, received, status, request_id, retry_after = line.decode().split()
+            self.answers.append(
+                Answer(float(sent), float(received), int(status), request_id, retry_after.isdigit())
+            )
+            self.answered.set()
+
+    def during(self, start: float, end: float) -> list[Answer]:
+        """The answers to polls that were waiting at some time between `start` and `end`."""
+        return [a for a in self.answers if a.sent < end and a.received > start]
+
+    def worst_wait(self, start: float, end: float) -> float:
+        return max((a.received - a.sent for a in self.during(start, end)), default=0.0)
+
+    def tally(self, tally: Tally, start: float, end: float) -> None:
+        """Count the answers between `start` and `end` as the well-behaved org's."""
+        for answer in self.during(start, end):
+            tally.requests += 1
+            tally.other[answer.status] = tally.other.get(answer.status, 0) + 1
+            if answer.status >= 500:
+                tally.errors_5xx += 1
+            if answer.status == 503:
+                tally.unavailable_with_retry_after += answer.retry_after
+                tally.unavailable_without_retry_after += not answer.retry_after
+            if answer.request_id != "-":
+                tally.request_ids.append(answer.request_id)
+            tally.well_behaved.append(answer.received - answer.sent)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.process.terminate()
+        await self.process.wait()
+        await self.reader
+
+
+async def send(run: Run, tally: Tally, method: str, path: str, data: bytes | None) -> int:
+    """One request with a body encoded beforehand; the answer is read, not parsed.
+
+    On a connection of its own: a pooled one may have idled past the gateway's
+    keep-alive timeout while the phase prepared (a stale connection is the load
+    generator's failure, not the gateway's).
+    """
+    headers = run.polite.headers
+    timeout = aiohttp.ClientTimeout(total=120)
+    try:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
+            session.request(
+                method, run.url + path, headers=headers, data=data, timeout=timeout
+            ) as resp,
+        ):
+            await resp.read()
+            tally.record(resp)
+            return resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        tally.requests += 1
+        tally.other[-1] = tally.other.get(-1, 0) + 1
+        tally.note = f"connection errors: {type(exc).__name__}"
+        return -1
+
+
+async def loop_phase(run: Run) -> Tally:
+    """The longest /healthz wait while the largest accepted bodies are processed.
+
+    A stalled event loop shows as a /healthz request that waits; the figure is
+    the worst wait of any poller during each body.
+    """
+    tally = Tally("event loop")
+    conn = await asyncpg.connect(run.pg.url)
     try:
         ids = await conn.fetchval(
             "WITH made AS (INSERT INTO scim_users (org_id, id, user_name, user_name_ci, attrs, "
             "attrs_ci, created_at, updated_at) SELECT $1, gen_random_uuid(), 'bulk' || i, "
-            "'bulk' || i, '{}', '{}', now(), now() FROM generate_series(1, 100000) i "
+            "'bulk' || i, '{}', '{}', now(), now() FROM generate_series(1, $2) i "
             "RETURNING id) SELECT array_agg(id) FROM made",
-            org.id,
+            run.polite.id,
+            MAX_MEMBERS,
         )
     finally:
         await conn.close()
-    _, group = await call(
-        session, tally, "POST", f"{url}/Groups", org, {"schemas": [GROUP], "displayName": "Big"}
-    )
-    members = {
-        "schemas": [GROUP],
-        "displayName": "Big",
-        "members": [{"value": str(i), "display": "x"} for i in ids],
-    }
-    keys = {**okta_create_user("k@example.com"), **{f"k{i}": i for i in range(40_000)}}
-    small = {**members, "members": members["members"][:10_000]}
-    bodies = [
-        ("40,000-key body", "POST", "/Users", keys),
-        ("team PUT of 10,000 members", "PUT", f"/Groups/{group['id']}", small),
-        ("team PUT of 100,000 members", "PUT", f"/Groups/{group['id']}", members),
+    group = await run.create(tally, "/Groups", {"schemas": [GROUP], "displayName": "Big"})
+    user = await run.create(tally, "/Users", okta_create_user("l@x.test"))
+    members = [{"value": str(i), "display": f"bulk{n}"} for n, i in enumerate(ids)]
+    team = f"/Groups/{group['id']}"
+    per_op = MAX_MEMBERS // MAX_OPERATIONS
+    bodies: list[tuple[str, str, str, dict[str, Any]]] = [
+        (
+            "40,000-key body (refused)",
+            "POST",
+            "/Users",
+            {**okta_create_user("k@x.test"), **{f"k{i}": i for i in range(40_000)}},
+        ),
+        (
+            f"team PUT of {MAX_MEMBERS // 10:,} members",
+            "PUT",
+            team,
+            {"schemas": [GROUP], "displayName": "Big", "members": members[: MAX_MEMBERS // 10]},
+        ),
+        (
+            f"team PUT of {MAX_MEMBERS:,} members",
+            "PUT",
+            team,
+            {"schemas": [GROUP], "displayName": "Big", "members": members},
+        ),
+        (f"team GET of {MAX_MEMBERS:,} members", "GET", team, {}),
+        (
+            f"team PATCH removing {MAX_OPERATIONS:,} members, one per operation",
+            "PATCH",
+            team,
+            {
+                "schemas": [PATCH_OP],
+                "Operations": [
+                    {"op": "remove", "path": f'members[value eq "{m["value"]}"]'}
+                    for m in members[:MAX_OPERATIONS]
+                ],
+            },
+        ),
+        (
+            f"team PATCH adding {MAX_MEMBERS:,} members in {MAX_OPERATIONS:,} operations",
+            "PATCH",
+            team,
+            {
+                "schemas": [PATCH_OP],
+                "Operations": [
+                    {"op": "add", "path": "members", "value": members[k : k + per_op]}
+                    for k in range(0, MAX_MEMBERS, per_op)
+                ],
+            },
+        ),
+        (
+            f"team POST of {MAX_MEMBERS:,} members",
+            "POST",
+            "/Groups",
+            {"schemas": [GROUP], "displayName": "Big 2", "members": members},
+        ),
+        (
+            f"team PUT of {MAX_MEMBERS:,} members none of them users (refused)",
+            "PUT",
+            team,
+            {
+                "schemas": [GROUP],
+                "displayName": "Big",
+                "members": [{"value": str(uuid.uuid4())} for _ in range(MAX_MEMBERS)],
+            },
+        ),
+        (
+            f"user PATCH naming {MAX_PATCH_PATHS:,} attributes",
+            "PATCH",
+            f"/Users/{user['id']}",
+            {
+                "schemas": [PATCH_OP],
+                "Operations": [
+                    {"op": "add", "value": {f"x{i}_{j}": "v" for j in range(250)}}
+                    for i in range(MAX_PATCH_PATHS // 250)
+                ],
+            },
+        ),
     ]
-    waits: list[float] = []
-    stop = asyncio.Event()
-
-    async def poll() -> None:
-        while not stop.is_set():
-            started = time.perf_counter()
-            async with session.get(f"http://{host}:{port}/healthz") as resp:
-                await resp.read()
-            waits.append(time.perf_counter() - started)
-            await asyncio.sleep(0.005)
-
-    poller = asyncio.create_task(poll())
-    await asyncio.sleep(0.2)
-    seen = []
-    for name, method, path, body in bodies:
-        size = len(dumps(body)) / 2**20
-        waits.clear()
-        started = time.perf_counter()
-        status, _ = await call(session, tally, method, url + path, org, body)
-        took = time.perf_counter() - started
-        worst = max(waits, default=0.0) * 1000
-        seen.append(
-            f"{name} ({size:.1f} MiB): {status} in {took:.2f} s, /healthz max {worst:.0f} ms"
-        )
-    stop.set()
-    await poller
-    return "; ".join(seen)
+    async with Poller(f"http://{run.host}:{run.port}/healthz") as poller:
+        # The floor: how long /healthz waits on this machine with no body in flight.
+        started = time.time()
+        await asyncio.sleep(IDLE_SECONDS)
+        idle = poller.worst_wait(started, time.time()) * 1000
+        seen = [f"idle {IDLE_SECONDS:g} s: /healthz max {idle:.0f} ms"]
+        for name, method, path, body in bodies:
+            data = dumps(body) if body else None
+            started = time.time()
+            status = await send(run, tally, method, path, data)
+            took = time.time() - started
+            worst = poller.worst_wait(started, time.time()) * 1000
+            tally.loop_waits.append(worst)
+            size = len(data or b"") / 2**20
+            seen.append(
+                f"{name} ({size:.1f} MiB): {status} in {took:.2f} s, /healthz max {worst:.0f} ms"
+            )
+    tally.note = "; ".join(seen)
+    return tally
 
 
 def print_table(tallies: list[Tally]) -> None:
@@ -466,6 +678,7 @@ def print_table(tallies: list[Tally]) -> None:
             "rows lost",
             "writes missing",
             "p99 well-behaved",
+            "longest loop stall",
         ]
     ]
     for t in tallies:
@@ -483,6 +696,7 @@ def print_table(tallies: list[Tally]) -> None:
                 "-" if t.rows_lost is None else str(t.rows_lost),
                 "-" if t.writes_missing is None else str(t.writes_missing),
                 t.p99(),
+                t.loop_stall(),
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -503,7 +717,15 @@ def main() -> None:
     parser.add_argument(
         "--concurrent", type=int, default=500, help="simultaneous requests of one org"
     )
+    parser.add_argument(
+        "--phases",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        default=list(PHASES),
+        help=f"which phases to run, comma-separated, in order (default: {','.join(PHASES)})",
+    )
     args = parser.parse_args()
+    if unknown := set(args.phases) - set(PHASES):
+        parser.error(f"unknown phases {', '.join(sorted(unknown))}; choose from {PHASES}")
     tmp = Path(tempfile.mkdtemp(prefix="gateway-chaos-"))
     tmp.chmod(0o755)  # as root, the embedded server runs as a user of its own
     pg = ControlledPostgres(tmp)

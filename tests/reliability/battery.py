@@ -447,6 +447,25 @@ def cases() -> list[Case]:
             scim_type="tooMany",
         ),
         Case(
+            "PATCH naming 1,001 attributes (4 path-less values of 250 keys, one path)",
+            "PATCH",
+            "/Users/{user}",
+            _patch(
+                *[{"op": "add", "value": {f"k{i}_{j}": "v" for j in range(250)}} for i in range(4)],
+                {"op": "replace", "path": "title", "value": "x"},
+            ),
+            needle="1001 attributes",
+            scim_type="tooMany",
+        ),
+        Case(
+            "PATCH paths over 65,536 characters in all",
+            "PATCH",
+            "/Users/{user}",
+            _patch(*[{"op": "remove", "path": 'emails[value eq "' + "x" * 700 + '"]'}] * 100),
+            needle="characters long in all",
+            scim_type="tooMany",
+        ),
+        Case(
             "100,001 members",
             "PUT",
             "/Groups/{group}",

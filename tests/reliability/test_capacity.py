@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 
 from gateway.app import create_app
-from gateway.appkeys import DB_POOL
+from gateway.appkeys import DB_POOL, LOG_BATCH, LOG_SPOOL
+from gateway.embedded import ControlledPostgres
 from gateway.server import serve
 from gateway.settings import Settings
 from tests.conftest import OrgWithToken, make_org
+from tests.metrics_text import Scrape
 from tests.payloads import OKTA_HEADERS, dumps, okta_create_user
 from tests.reliability.conftest import Client, MakeClient
 from tests.reliability.routes import Holder
@@ -166,3 +168,63 @@ async def test_sigterm_drains_readyz_first_then_finishes_requests_then_closes_th
         assert response.status == 200
         await asyncio.wait_for(server, timeout=30)
     assert app[DB_POOL].is_closing()
+
+
+async def test_shed_requests_get_their_rows_without_a_connection_each(
+    make_client: MakeClient,
+    orgs: tuple[OrgWithToken, OrgWithToken],
+    controlled_db: asyncpg.Connection,
+) -> None:
+    flooder, _ = orgs
+    token = "scrape-" + "x" * 20
+    client = await make_client(rate_limit_per_second=1.0, rate_limit_burst=1, metrics_token=token)
+
+    async def acquisitions() -> float:
+        resp = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        return Scrape(await resp.text()).value("scim_db_pool_acquire_seconds_count")
+
+    assert (await client.get(f"{BASE}/Users", headers=flooder.headers)).status == 200
+    before = await acquisitions()
+    shed = await asyncio.gather(
+        *(client.get(f"{BASE}/Users", headers=flooder.headers) for _ in range(60))
+    )
+    assert {r.status for r in shed} == {429}
+    await client.app[LOG_BATCH].drained()
+    # Their rows went many to a statement: not a pooled connection each (60).
+    assert await acquisitions() - before <= 15
+    request_ids = [r.headers["X-Request-Id"] for r in shed]
+    rows = await controlled_db.fetch(
+        "SELECT status FROM provisioning_log WHERE request_id = ANY($1::text[])", request_ids
+    )
+    assert [r["status"] for r in rows] == [429] * 60
+
+
+async def test_shed_rows_are_spooled_while_the_database_is_away(
+    make_client: MakeClient,
+    orgs: tuple[OrgWithToken, OrgWithToken],
+    controlled_db: asyncpg.Connection,
+    controlled_pg: ControlledPostgres,
+) -> None:
+    flooder, _ = orgs
+    client = await make_client(rate_limit_per_second=1.0, rate_limit_burst=1)
+    assert (await client.get(f"{BASE}/Users", headers=flooder.headers)).status == 200
+    controlled_pg.stop("fast")
+    shed = [await client.get(f"{BASE}/Users", headers=flooder.headers) for _ in range(5)]
+    assert {r.status for r in shed} <= {429, 503}
+    await client.app[LOG_BATCH].drained()
+    assert client.app[LOG_SPOOL].counts.spooled >= 5
+    controlled_pg.start()
+    conn = await asyncpg.connect(controlled_pg.url)
+    try:
+        request_ids = [r.headers["X-Request-Id"] for r in shed]
+        for _ in range(200):  # replayed by the spool's tick once the database answers
+            found = await conn.fetchval(
+                "SELECT count(*) FROM provisioning_log WHERE request_id = ANY($1::text[])",
+                request_ids,
+            )
+            if found == len(request_ids):
+                break
+            await asyncio.sleep(0.05)
+        assert found == len(request_ids)
+    finally:
+        await conn.close()

@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 from gateway.scim.resource import GROUP_TYPE, USER_TYPE, Normalizer, fold
 from gateway.scim.users import to_write
-from gateway.store.groups import GroupWrite, Member, insert_group
+from gateway.store.groups import GroupWrite, Member, insert_group, member_params
 from gateway.store.provisioning_log import LogRow, PendingRow, log_json
 from gateway.store.users import insert_user, update_user
 from tests.conftest import OrgWithToken
@@ -1242,7 +1242,11 @@ async def membership_org(
             acme.org.id,
             team,
             GroupWrite(attrs=attrs, attrs_ci=fold(attrs, GROUP_TYPE)),
-            [Member(m, display) for m, display in MEMBERSHIPS[team]],
+            member_params(
+                remove=[],
+                add=[Member(m, display) for m, display in MEMBERSHIPS[team]],
+                replace=False,
+            ),
             now,
             None,
         )

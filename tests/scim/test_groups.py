@@ -415,3 +415,62 @@ async def test_a_team_of_100000_members(
     assert [g["displayName"] for g in found["Resources"]] == ["Everyone"]
     status, full = await api.call("GET", f"/Groups/{group['id']}")
     assert len(full["members"]) == 100000
+
+
+async def test_long_member_lists_add_remove_and_replace(
+    api: Api, db: asyncpg.Connection, acme: OrgWithToken
+) -> None:
+    # More members than are removed by primary key (store.groups.FEW_MEMBERS): the
+    # lists go to PostgreSQL as one JSON text each.
+    ids = [
+        str(i)
+        for i in await db.fetchval(
+            """WITH u AS (
+                   INSERT INTO scim_users (org_id, id, user_name, user_name_ci, active, attrs,
+                                           attrs_ci, created_at, updated_at)
+                   SELECT $1, gen_random_uuid(), 'many' || g, 'many' || g, true,
+                          jsonb_build_object('userName', 'many' || g),
+                          jsonb_build_object('userName', 'many' || g), now(), now()
+                   FROM generate_series(1, 300) AS g
+                   RETURNING id)
+               SELECT array_agg(id ORDER BY id) FROM u""",
+            acme.org.id,
+        )
+    ]
+    group = await api.group("Many")
+    status, _ = await api.patch(
+        group["id"],
+        {"op": "add", "path": "members", "value": [{"value": i, "display": i[:8]} for i in ids]},
+    )
+    assert status == 204
+    assert await api.members(group["id"]) == set(ids)
+    # Entra removes by a value list; Okta by one filter per operation.
+    strangers = sorted(str(uuid.uuid4()) for _ in range(12))
+    status, _ = await api.patch(
+        group["id"],
+        {"op": "remove", "path": "members", "value": [{"value": i} for i in ids[:150]]},
+        *[{"op": "remove", "path": f'members[value eq "{i}"]'} for i in ids[150:200] + strangers],
+    )
+    assert status == 204
+    assert await api.members(group["id"]) == set(ids[200:])
+    notes = await db.fetchval(
+        "SELECT notes FROM provisioning_log WHERE method = 'PATCH' ORDER BY id DESC LIMIT 1"
+    )
+    assert notes == [f"remove matched no member: {', '.join(sorted(strangers)[:10])}"]
+    members = [{"value": i, "display": i[:8]} for i in ids[:250]]
+    body = {"schemas": [GROUP], "displayName": "Many", "members": members}
+    status, replaced = await api.call("PUT", f"/Groups/{group['id']}", body)
+    assert status == 200
+    assert {m["value"] for m in replaced["members"]} == set(ids[:250])
+    detail = await db.fetchval(
+        "SELECT event_detail FROM provisioning_log WHERE method = 'PUT' ORDER BY id DESC LIMIT 1"
+    )
+    assert detail == "PUT with 250 members: added 200, removed 50"
+    status, error = await api.call(
+        "PUT",
+        f"/Groups/{group['id']}",
+        {**body, "members": [{"value": i} for i in ids[:120] + strangers]},
+    )
+    assert (status, error["scimType"]) == (400, "invalidValue")
+    assert error["detail"].startswith(f"members: {', '.join(strangers[:10])} and 2 more are not")
+    assert await api.members(group["id"]) == set(ids[:250])

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway.app import create_app
-from gateway.appkeys import METRICS
+from gateway.appkeys import LOG_BATCH, METRICS
 from gateway.settings import Settings
 from tests.conftest import PUBLIC_BASE_URL, OrgWithToken
 from tests.payloads import okta_create_user
@@ -123,6 +123,8 @@ async def test_a_database_outage_loses_no_row(
         for i in range(3, 8):
             await create(i)
         assert {status for _, status in answered[3:]} <= {500, 503}
+        # Rows of requests answered 503 without a connection are queued, then spooled.
+        await client.app[LOG_BATCH].drained()
         assert any(tmp_path.joinpath("log-spool").iterdir())
         proxy.restore()
         for i in range(8, 11):

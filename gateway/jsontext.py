@@ -1,0 +1,108 @@
+"""JSON text of large values without holding the interpreter for long.
+
+A worker thread keeps the event loop free only while it runs Python code: one
+call into the C encoder or decoder holds the GIL until it returns, and over a
+100,000-member team that is a quarter of a second in which the loop cannot run.
+So long lists are encoded a slice at a time, and large texts are decoded with a
+hook that returns to Python for every object.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+# Items encoded by one call into the C encoder (about a millisecond's worth).
+SLICE = 1000
+# Texts longer than this are decoded with a per-object hook.
+_HOOKED_DECODE_CHARACTERS = 64 * 1024
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _holds_containers(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(isinstance(v, list | dict) for v in value.values())
+    return isinstance(value, list) and any(isinstance(v, list | dict) for v in value)
+
+
+def _large(value: Any) -> bool:
+    """Whether one C call over `value` could take long: it holds a long list.
+
+    The items of a list are taken to be alike in shape (the gateway's own
+    documents are): when the first holds no list or object, none is looked into.
+    """
+    if isinstance(value, dict):
+        return any(isinstance(v, list | dict) and _large(v) for v in value.values())
+    if isinstance(value, list):
+        return len(value) > SLICE or (
+            bool(value) and _holds_containers(value[0]) and any(_large(v) for v in value)
+        )
+    return False
+
+
+def _append(value: Any, parts: list[str]) -> None:
+    if not _large(value):
+        parts.append(_encode(value))
+    elif isinstance(value, dict):
+        separator = "{"
+        for key, item in value.items():
+            parts.append(separator + _encode(key) + ":")
+            separator = ","
+            _append(item, parts)
+        parts.append("}")
+    else:
+        parts.append("[")
+        for start in range(0, len(value), SLICE):
+            chunk = value[start : start + SLICE]
+            if start:
+                parts.append(",")
+            if _large(chunk):
+                for index, item in enumerate(chunk):
+                    if index:
+                        parts.append(",")
+                    _append(item, parts)
+            else:
+                parts.append(_encode(chunk)[1:-1])
+        parts.append("]")
+
+
+def encoded_parts(value: Any) -> list[str]:
+    """The JSON of `value` in the pieces encoded by one call each."""
+    parts: list[str] = []
+    _append(value, parts)
+    return parts
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON (UTF-8 text, not ASCII-escaped), as `json.dumps` would write it."""
+    return "".join(encoded_parts(value))
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """`dumps` as UTF-8 bytes, encoded part by part."""
+    parts = encoded_parts(value)
+    return parts[0].encode() if len(parts) == 1 else b"".join(p.encode() for p in parts)
+
+
+def string_array(strings: Iterable[str]) -> str:
+    """A JSON array of strings that need no escaping (ids)."""
+    text = '","'.join(strings)
+    return f'["{text}"]' if text else "[]"
+
+
+def key_object(keys: Iterable[str]) -> str:
+    """A JSON object {"<key>": 0, …} of keys that need no escaping (ids)."""
+    return "{" + ",".join(f'"{key}":0' for key in keys) + "}"
+
+
+def _same(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj
+
+
+def loads(text: str) -> Any:
+    """`json.loads`; a large text returns to Python for every object it holds."""
+    if len(text) > _HOOKED_DECODE_CHARACTERS:
+        return json.loads(text, object_hook=_same)
+    return json.loads(text)
