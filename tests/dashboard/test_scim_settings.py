@@ -6,7 +6,7 @@ import re
 
 import asyncpg
 
-from tests.conftest import OrgWithToken
+from tests.conftest import OrgWithToken, revoke_settled
 from tests.dashboard.conftest import SignedIn
 from tests.payloads import OKTA_HEADERS
 
@@ -78,6 +78,7 @@ async def test_revoke_with_confirmation(admin: SignedIn, acme: OrgWithToken) -> 
     assert done.status == 303
     page = await client.get(done.headers["Location"])
     assert "Revoked schscim_…" + acme.token[-4:] in await page.text()
+    await revoke_settled()
     assert (await client.get(f"{SCIM}/Users", headers=acme.headers)).status == 401
 
 
@@ -113,6 +114,7 @@ async def test_checklist_reads_real_traffic(
     # A revoked token still pasted in Okta (a truncated one names no org, so it cannot be
     # filed under this one).
     await db.execute("UPDATE scim_tokens SET revoked_at = now() WHERE id = $1", acme.token_id)
+    await revoke_settled()
     await client.get(f"{SCIM}/Users", headers={**OKTA_HEADERS, **acme.headers})
     html = await (await client.get("/dashboard/settings/scim")).text()
     assert "Okta&#39;s last requests were refused (401): the token was revoked." in html
