@@ -72,15 +72,16 @@ class Gateways:
     ) -> None:
         await asyncio.gather(*(g.stop() for g in self.started))
 
-    async def start(self, count: int) -> list[Gateway]:
-        """`count` gateways started at once; returns when all answer /readyz."""
-        gateways = [await self._spawn(len(self.started) + n) for n in range(count)]
+    async def start(self, count: int, *, workers: int = 1) -> list[Gateway]:
+        """`count` gateways of `workers` processes each, started at once; returns when
+        all answer /readyz."""
+        gateways = [await self._spawn(len(self.started) + n, workers) for n in range(count)]
         self.started.extend(gateways)
         async with aiohttp.ClientSession() as session:
             await asyncio.gather(*(self._until_ready(session, g) for g in gateways))
         return gateways
 
-    async def _spawn(self, n: int) -> Gateway:
+    async def _spawn(self, n: int, workers: int) -> Gateway:
         port, metrics_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -99,7 +100,7 @@ class Gateways:
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                *("-m", "gateway", "serve", "--workers", "1", "--port", str(port)),
+                *("-m", "gateway", "serve", "--workers", str(workers), "--port", str(port)),
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -7,11 +7,6 @@ port: requests on new connections land on both, before and after the revoke.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,11 +14,10 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from gateway.settings import DEFAULT_SCIM_BASE_PATH
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from tests.conftest import create_database, drop_database
-from tests.test_metrics import free_port
+from tests.served import Gateways
 
 
 async def status_on_a_new_connection(url: str, token: str) -> int:
@@ -40,55 +34,24 @@ async def test_a_revoke_refuses_the_token_on_every_worker_within_a_second(
 ) -> None:
     url = await create_database(pg_server_url)
     conn = await asyncpg.connect(url)
-    org = await org_store.create_org(conn, "acme")
-    token, info = await token_store.create_token(conn, org.id, expires_in=timedelta(days=1))
-    port, metrics_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "GATEWAY_DATA_DIR": str(tmp_path / "var"),
-        "METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
-        # As many requests as the loop sends, without 429s in the way.
-        "SCIM_RATE_LIMIT_PER_SECOND": "100000",
-        "SCIM_RATE_LIMIT_BURST": "100000",
-    }
-    with (tmp_path / "gateway.log").open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "gateway", "serve", "--workers", "2", "--port", str(port)),
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    spc = f"http://127.0.0.1:{port}{DEFAULT_SCIM_BASE_PATH}/ServiceProviderConfig"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if await status_on_a_new_connection(spc, token) == 200:
-                    break
-            except aiohttp.ClientConnectionError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gateway.log").read_text()
-            await asyncio.sleep(0.2)
-        # Both workers have the token's authentication fresh in their caches.
-        assert {await status_on_a_new_connection(spc, token) for _ in range(40)} == {200}
+        org = await org_store.create_org(conn, "acme")
+        token, info = await token_store.create_token(conn, org.id, expires_in=timedelta(days=1))
+        async with Gateways(url, tmp_path) as gateways:
+            (gateway,) = await gateways.start(1, workers=2)
+            spc = f"{gateway.base}/ServiceProviderConfig"
+            # Both workers have the token's authentication fresh in their caches.
+            assert {await status_on_a_new_connection(spc, token) for _ in range(40)} == {200}
 
-        await token_store.revoke_org_token(conn, org.id, info.id)
-        revoked = time.monotonic()
-        late: list[int] = []
-        while time.monotonic() - revoked < 1.6:
-            status = await status_on_a_new_connection(spc, token)
-            if time.monotonic() - revoked > 1.0:
-                late.append(status)
-        assert len(late) >= 10
-        assert set(late) == {401}, late
+            await token_store.revoke_org_token(conn, org.id, info.id)
+            revoked = time.monotonic()
+            late: list[int] = []
+            while time.monotonic() - revoked < 1.6:
+                status = await status_on_a_new_connection(spc, token)
+                if time.monotonic() - revoked > 1.0:
+                    late.append(status)
+            assert len(late) >= 10
+            assert set(late) == {401}, late
     finally:
         await conn.close()
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 45)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
         await drop_database(pg_server_url, url)
