@@ -170,8 +170,9 @@ def _log_reads() -> dict[str, str]:
         return text[start.end() :]
 
     columns, unresolved = select_list("log_row_columns"), select_list("log_row_unresolved")
-    names = ("log_page", "log_page_prefix", "log_page_unresolved", "log_page_unattributed",
-             "log_row", "log_target_history", "log_tail")  # fmt: skip
+    names = ("log_page", "log_page_prefix", "log_page_target", "log_page_event",
+             "log_page_unresolved",
+             "log_page_unattributed", "log_row", "log_target_history", "log_tail")  # fmt: skip
     return {
         name: QUERIES[name]
         .replace("/*log_row*/", f"{columns},\n       {unresolved}")
@@ -259,27 +260,29 @@ _FILTERS = {
 }
 
 
+_TARGET, _EVENT = frozenset({"target"}), frozenset({"event"})
 # Filters on the log's own columns (never on the unresolved-failures table).
 _LOG_ONLY = frozenset({"outcome", "code", "target_id"})
 
 
 def _filters(
-    where: LogFilter, driver: str, first: int, *, ranges_in_query: bool = False
+    where: LogFilter, driver: str, first: int, *, in_query: frozenset[str] = frozenset()
 ) -> tuple[str, str, list[Any]]:
     """(fragments on the driving table, fragments on the log's own columns, values).
 
     With the log driving the page both go in one place; with unresolved failures
-    driving it, the log's own columns are filtered where each row is fetched. With
-    `ranges_in_query`, a "name*" target's key ranges are left to the query itself.
+    driving it, the log's own columns are filtered where each row is fetched. The
+    filters named in `in_query` ("target", "event") are left to the query itself.
     """
     keys, ranges = target_keys(where.target) if where.target else ([], None)
-    if ranges_in_query:
-        ranges = None
+    if "target" in in_query:
+        keys, ranges = [], None
+    event = None if "event" in in_query else where.event
     chosen: list[tuple[str, list[Any]]] = [
         (name, [value])
         for name, value in (
             ("outcome", where.outcome),
-            ("event", where.event),
+            ("event", event),
             ("code", where.code),
             ("job_id", where.job_id),
             ("target_id", where.target_id),
@@ -319,17 +322,28 @@ async def list_log(
         before.id if before else 0,
         limit + 1,
     ]
-    _, ranges = target_keys(where.target) if where.target else ([], None)
+    keys, ranges = target_keys(where.target) if where.target else ([], None)
     if org_id is None:
         records = await conn.fetch(LOG_READS["log_page_unattributed"], *window)
     elif ranges is not None and not where.unresolved:
         # "name*": the key ranges ($7 … $10) drive the page; other filters from $11.
         (user_low, group_low), (user_high, group_high) = ranges
-        fragment, _, values = _filters(where, "l", first=11, ranges_in_query=True)
+        fragment, _, values = _filters(where, "l", first=11, in_query=_TARGET)
         sql = LOG_READS["log_page_prefix"].replace("/*filters*/", fragment)
         records = await conn.fetch(
             sql, org_id, *window, user_low, user_high, group_low, group_high, *values
         )
+    elif keys and not where.unresolved:
+        # One name: its two keys ($7 user, $8 team) drive the page; other filters from $9.
+        user_key, group_key = keys
+        fragment, _, values = _filters(where, "l", first=9, in_query=_TARGET)
+        sql = LOG_READS["log_page_target"].replace("/*filters*/", fragment)
+        records = await conn.fetch(sql, org_id, *window, user_key, group_key, *values)
+    elif where.event and not where.outcome and not where.unresolved:
+        # One event, any outcome ($7): a branch per outcome reads the event's index in order.
+        fragment, _, values = _filters(where, "l", first=8, in_query=_EVENT)
+        sql = LOG_READS["log_page_event"].replace("/*filters*/", fragment)
+        records = await conn.fetch(sql, org_id, *window, where.event, *values)
     else:
         name, driver = ("log_page_unresolved", "u") if where.unresolved else ("log_page", "l")
         fragment, log_fragment, values = _filters(where, driver, first=7)

@@ -67,6 +67,55 @@ FROM (SELECT m.occurred_at, m.id FROM matching m
 JOIN provisioning_log l ON l.org_id = $1 AND l.id = p.id AND l.occurred_at = p.occurred_at
 ORDER BY l.occurred_at DESC, l.id DESC;
 
+-- name: log_page_target
+-- Like log_page, for one user's or team's rows: the userName key $7, the team-name key
+-- $8, other filters from $9 (the filters marker). A branch per key reads the
+-- target-key index, which holds a key's rows in time order; an ANY over both keys
+-- loses that order, and the plan made for any name (the generic plan a pooled
+-- connection keeps) then walks the whole log by time for a name with few rows.
+SELECT /*log_row*/
+FROM (
+    SELECT p.occurred_at, p.id
+    FROM unnest(ARRAY[$7::text, $8::text]) AS k(target_key)
+    CROSS JOIN LATERAL (
+        SELECT l.occurred_at, l.id
+        FROM provisioning_log l
+        WHERE l.org_id = $1 AND l.target_key = k.target_key
+          AND l.occurred_at >= $2 AND l.occurred_at < $3
+          AND (l.occurred_at, l.id) < ($4, $5)
+          /*filters*/
+        ORDER BY l.occurred_at DESC, l.id DESC
+        LIMIT $6
+    ) AS p
+) AS p
+JOIN provisioning_log l ON l.org_id = $1 AND l.id = p.id AND l.occurred_at = p.occurred_at
+ORDER BY l.occurred_at DESC, l.id DESC
+LIMIT $6;
+
+-- name: log_page_event
+-- Like log_page, for one event ($7) whatever its outcome, other filters from $8 (the
+-- filters marker). A branch per outcome reads the event+outcome index in time order,
+-- so a rare event costs a few index reads: a plan made for any event (the generic
+-- plan a pooled connection keeps) otherwise walks the whole log by time for it.
+SELECT /*log_row*/
+FROM (
+    SELECT p.occurred_at, p.id
+    FROM unnest(ARRAY['success', 'failure', 'warning']) AS o(outcome)
+    CROSS JOIN LATERAL (
+        SELECT l.occurred_at, l.id
+        FROM provisioning_log l
+        WHERE l.org_id = $1 AND l.event = $7::text AND l.outcome = o.outcome
+          AND l.occurred_at >= $2 AND l.occurred_at < $3
+          AND (l.occurred_at, l.id) < ($4, $5)
+          /*filters*/
+        ORDER BY l.occurred_at DESC, l.id DESC
+        LIMIT $6
+    ) AS p
+) AS p
+JOIN provisioning_log l ON l.org_id = $1 AND l.id = p.id AND l.occurred_at = p.occurred_at
+ORDER BY l.occurred_at DESC, l.id DESC
+LIMIT $6;
+
 -- name: log_page_unresolved
 -- Like log_page, for failures that still need action: read from the small table of
 -- unresolved failures, newest first (the filters marker as in log_page; filters on

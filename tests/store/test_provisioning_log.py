@@ -721,9 +721,12 @@ def _captured(calls: list[tuple[str, tuple[Any, ...]]], name: str) -> tuple[str,
 def _page_call(
     where: LogFilter, calls: list[tuple[str, tuple[Any, ...]]]
 ) -> tuple[str, tuple[Any, ...]]:
-    """The page statement: a "name*" target's, or the log's."""
-    prefix = bool(where.target and where.target.endswith("*"))
-    return _captured(calls, "log_page_prefix" if prefix else "log_page")
+    """The page statement: a "name*" target's, one name's, one event's, or the log's."""
+    if where.target and where.target.endswith("*"):
+        return _captured(calls, "log_page_prefix")
+    if where.target:
+        return _captured(calls, "log_page_target")
+    return _captured(calls, "log_page_event" if where.event and not where.outcome else "log_page")
 
 
 async def _log_scans(
@@ -772,13 +775,46 @@ PAGES = [
 ]
 
 
+async def _generic_plan(
+    db: asyncpg.Connection, sql: str, args: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    """The plan a pooled connection may keep after a statement's fifth run: planned
+    once for any values. (EXPLAIN with parameters plans with their values.)"""
+    types = [t.name for t in (await db.prepare(sql)).get_parameters()]
+    # The values only choose the partitions the executor skips; the server quotes them.
+    literals = [
+        await db.fetchval(f"SELECT quote_literal($1::{t}::text) || '::{t}'", a)
+        for t, a in zip(types, args, strict=True)
+    ]
+    await db.execute("DEALLOCATE ALL")
+    await db.execute(f"PREPARE generic_page ({', '.join(types)}) AS {sql.rstrip().rstrip(';')}")
+    await db.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        text = await db.fetchval(
+            f"EXPLAIN (FORMAT JSON) EXECUTE generic_page ({', '.join(literals)})"
+        )
+    finally:
+        await db.execute("RESET plan_cache_mode")
+    return _nodes(json.loads(text)[0]["Plan"])
+
+
+# A pooled connection plans a statement with its values for its first five runs, then
+# may keep a generic plan for good: both must read through the filter's index.
+@pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
 @pytest.mark.parametrize(("where", "index"), PAGES)
 async def test_log_pages_read_through_their_index(
-    plan_db: asyncpg.Connection, seeded_log: SeededLog, where: LogFilter, index: str
-) -> None:
+    plan_db: asyncpg.Connection, seeded_log: SeededLog, where: LogFilter, index: str,
+    generic: bool,
+) -> None:  # fmt: skip
     capture = Captured()
     await log_store.list_log(cast(Connection, capture), seeded_log.org_id, where, limit=50)
     sql, args = _page_call(where, capture.calls)
+    if generic:
+        parents = await _parent_indexes(plan_db)
+        nodes = await _generic_plan(plan_db, sql, args)
+        used = {parents.get(n.get("Index Name") or "", "") for n in nodes} - {""}
+        assert index in used, nodes
+        return
     scans, indexes = await _log_scans(plan_db, sql, args)
     assert scans
     assert {n["Node Type"] for n in scans} <= {
