@@ -13,12 +13,30 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 # Items encoded by one call into the C encoder (about a millisecond's worth).
 SLICE = 1000
 # Texts longer than this are decoded with a per-object hook.
 _HOOKED_DECODE_CHARACTERS = 64 * 1024
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_std_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _encode_bytes(value: Any) -> bytes:
+    """Compact JSON as UTF-8: orjson, or the standard encoder for what orjson refuses
+    (an integer beyond 64 bits; a lone surrogate, which then fails as it always did)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _std_encode(value).encode()
+
+
+def _encode(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _std_encode(value)
 
 
 def _holds_containers(value: Any) -> bool:
@@ -82,8 +100,9 @@ def dumps(value: Any) -> str:
 
 def dumps_bytes(value: Any) -> bytes:
     """`dumps` as UTF-8 bytes, encoded part by part."""
-    parts = encoded_parts(value)
-    return parts[0].encode() if len(parts) == 1 else b"".join(p.encode() for p in parts)
+    if not _large(value):
+        return _encode_bytes(value)
+    return b"".join(p.encode() for p in encoded_parts(value))
 
 
 def string_array(strings: Iterable[str]) -> str:

@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
@@ -48,7 +49,12 @@ class JsonFormatter(logging.Formatter):
                 line[name] = record.__dict__[name]
         if record.exc_info:
             line["traceback"] = scrub(self.formatException(record.exc_info))
-        return json.dumps(line, ensure_ascii=True)
+        try:
+            # ASCII, as before: orjson writes UTF-8, so escape what is not ASCII.
+            text = orjson.dumps(line).decode()
+        except TypeError:  # a lone surrogate or a huge integer
+            return json.dumps(line, ensure_ascii=True)
+        return text if text.isascii() else json.dumps(line, ensure_ascii=True)
 
 
 def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -> logging.Handler:
@@ -81,7 +87,19 @@ class AccessLogger(AbstractAccessLogger):
             "duration_ms": round(time * 1000, 2),
             "remote": request.remote,
         }
-        self.logger.info("%s %s %s", request.method, fields["path"], response.status, extra=fields)
+        # makeRecord and handle, as Logger.info would, without its walk of the stack
+        # for the caller's file and line: the access log is written on every request.
+        record = self.logger.makeRecord(
+            ACCESS_LOGGER,
+            logging.INFO,
+            __file__,
+            0,
+            "%s %s %s",
+            (request.method, fields["path"], response.status),
+            None,
+            extra=fields,
+        )
+        self.logger.handle(record)
 
     @property
     def enabled(self) -> bool:

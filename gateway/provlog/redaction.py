@@ -24,6 +24,11 @@ _PAIR = re.compile(
     r'("(?:[^"\\]|\\.)*")(\s*:\s*)("(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*|true|false|null)'
 )
 
+# A secret key is spelt out in the text, or spelt with \u escapes (no other JSON escape
+# stands for a letter): a text with neither holds none, and its pairs need not be
+# looked at one by one.
+_MAYBE_SECRET_KEY = re.compile("|".join(sorted(SECRET_KEYS)) + r"|\\u", re.IGNORECASE)
+
 # Raw bodies (not parsed by the handler: malformed, or refused by the parser's
 # checks) up to this size are parsed here, to be redacted by key exactly; larger
 # ones have only their kept prefix scrubbed as text.
@@ -55,6 +60,8 @@ def _scrub_pair(match: re.Match[str]) -> str:
 
 def scrub_json_text(text: str) -> str:
     """Secrets out of JSON text without parsing it: values of secret keys, and tokens."""
+    if _MAYBE_SECRET_KEY.search(text) is None:
+        return redact_text(text)
     return redact_text(_PAIR.sub(_scrub_pair, text))
 
 

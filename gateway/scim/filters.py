@@ -16,6 +16,7 @@ Semantics, shared with the reference evaluator in the tests:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -433,6 +434,23 @@ def text_predicate(
     if op in _STRING_MATCH:
         return f"({expr} LIKE {params.add(like_pattern(value, op))})"
     return f'({expr} COLLATE "C" {_ORDERING[op]} {params.add(value)})'
+
+
+# Okta's lookup before every create, `userName eq "jane@example.com"`, in its exact
+# shape: one space each side of a lower-case eq, a quoted value without escapes or
+# control characters. The general grammar costs most of a lookup's own CPU; on this
+# shape the two agree (tests/scim/test_filters_differential.py checks it).
+_SIMPLE_EQUALITY = re.compile(r'([A-Za-z][A-Za-z0-9_]*) eq "([^"\\\x00-\x1f\x7f]*)"')
+
+
+def simple_equality(text: str) -> tuple[str, str] | None:
+    """(attribute name, value) of a filter that is a single `name eq "plain text"`."""
+    if len(text) > MAX_FILTER_LENGTH:
+        return None  # refused by the grammar's own checks, with their message
+    match = _SIMPLE_EQUALITY.fullmatch(text)
+    if match is None or not storable(match[2]):
+        return None
+    return match[1], match[2]
 
 
 def parse_filter(text: str) -> FilterNode:

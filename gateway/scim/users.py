@@ -21,6 +21,7 @@ from gateway.scim.filters import (
     FilterTarget,
     Membership,
     Params,
+    simple_equality,
 )
 from gateway.scim.listing import (
     ListQuery,
@@ -226,6 +227,10 @@ def _okta_lookup(request: web.Request, query: ListQuery) -> str | None:
         return None
     if query.attributes or query.excluded or query.sort_by:
         return None
+    equality = simple_equality(query.filter)
+    if equality is not None:
+        name, value = equality
+        return value.casefold() if name.casefold() == "username" else None
     params, where, _ = page_params(
         query, USER_FILTERS, [request_org(request), None, 0, query.count], "u.seq"
     )

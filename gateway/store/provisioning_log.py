@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
 from gateway.store import parse_ip
@@ -108,42 +110,40 @@ def storable_json(text: str) -> str:
 def log_json(row: LogRow) -> str:
     """The row as the jsonb argument of `record_provisioning_log`, for single-statement writes."""
     ip = parse_ip(row.client_ip)
-    return storable_json(
-        json.dumps(
-            {
-                "org_id": str(row.org_id) if row.org_id else None,
-                "occurred_at": row.occurred_at.isoformat(),
-                "token_id": str(row.token_id) if row.token_id else None,
-                "request_id": row.request_id,
-                "method": row.method,
-                "path": row.path,
-                "query": row.query,
-                "status": row.status,
-                "duration_ms": row.duration_ms,
-                "scim_type": row.scim_type,
-                "detail": row.detail,
-                "auth_failure": row.auth_failure,
-                "user_agent": row.user_agent,
-                "client_ip": str(ip) if ip else None,
-                "request_body": row.request_body,
-                "response_body": row.response_body,
-                "notes": row.notes,
-                "event": row.event,
-                "event_detail": row.event_detail,
-                "outcome": row.outcome,
-                "code": row.code,
-                "code_args": row.code_args,
-                "reason": row.reason,
-                "target_type": row.target_type,
-                "target_id": str(row.target_id) if row.target_id else None,
-                "target_name": row.target_name,
-                "target_display": row.target_display,
-                "target_key": row.target_key,
-            },
-            ensure_ascii=False,
-            default=str,
-        )
-    )
+    doc = {
+        "org_id": str(row.org_id) if row.org_id else None,
+        "occurred_at": row.occurred_at.isoformat(),
+        "token_id": str(row.token_id) if row.token_id else None,
+        "request_id": row.request_id,
+        "method": row.method,
+        "path": row.path,
+        "query": row.query,
+        "status": row.status,
+        "duration_ms": row.duration_ms,
+        "scim_type": row.scim_type,
+        "detail": row.detail,
+        "auth_failure": row.auth_failure,
+        "user_agent": row.user_agent,
+        "client_ip": str(ip) if ip else None,
+        "request_body": row.request_body,
+        "response_body": row.response_body,
+        "notes": row.notes,
+        "event": row.event,
+        "event_detail": row.event_detail,
+        "outcome": row.outcome,
+        "code": row.code,
+        "code_args": row.code_args,
+        "reason": row.reason,
+        "target_type": row.target_type,
+        "target_id": str(row.target_id) if row.target_id else None,
+        "target_name": row.target_name,
+        "target_display": row.target_display,
+        "target_key": row.target_key,
+    }
+    try:
+        return storable_json(orjson.dumps(doc, default=str).decode())
+    except TypeError:  # a lone surrogate or a huge integer: the standard encoder writes them
+        return storable_json(json.dumps(doc, ensure_ascii=False, default=str))
 
 
 async def record_request(conn: Connection, row: LogRow) -> Recorded:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from gateway.provlog.redaction import REDACTED, redacted_body
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.provlog.redaction import (
+    _PAIR,
+    REDACTED,
+    _scrub_pair,
+    redact_text,
+    redacted_body,
+    scrub_json_text,
+)
 from gateway.tokens import generate_token
 
 
@@ -91,3 +103,30 @@ def test_small_bodies_are_kept_whole_and_compact() -> None:
         '{"schemas":["s"],"members":[{"value":"a"}],"password":"[redacted]"}'
     )
     assert redacted_body(b'{"a" : [1, 2.5, null, true]}', 1000) == '{"a":[1,2.5,null,true]}'
+
+
+SECRET_SPELLINGS = [
+    "password",
+    "PassWord",
+    "to\u212aen",
+    "secret",
+    "Authorization",
+    "pass\\u0077ord",
+    "pass\\U0077ord",
+    'W/\\"1\\"',
+]
+
+
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.one_of(st.sampled_from(SECRET_SPELLINGS), st.text(max_size=12)),
+            st.one_of(st.text(max_size=12), st.integers(), st.none()),
+        ),
+        max_size=6,
+    )
+)
+def test_text_scrub_skips_no_secret_key(pairs: list[tuple[str, object]]) -> None:
+    """Looking for a secret key's name first finds every pair the pair-by-pair scrub would."""
+    text = "{" + ",".join(f'"{k}":{json.dumps(v)}' for k, v in pairs) + "}"
+    assert scrub_json_text(text) == redact_text(_PAIR.sub(_scrub_pair, text))
