@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -60,8 +60,9 @@ class RateLimiter:
 @dataclass
 class _Share:
     held: int = 0
-    waiters: int = 0
-    freed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Requests waiting for one of the share's connections, first come first served;
+    # a release hands its connection to the first, so one release wakes one waiter.
+    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
 
 
 @dataclass
@@ -75,34 +76,54 @@ class ConnectionShares:
     @asynccontextmanager
     async def hold(self, key: Hashable) -> AsyncIterator[None]:
         entry = self._shares.setdefault(key, _Share())
-        if entry.held >= self.share:
-            if self.queued >= self.max_queued:
-                raise NoCapacity
-            deadline = time.monotonic() + self.wait
-            entry.waiters += 1
-            self.queued += 1
-            try:
-                while entry.held >= self.share:
-                    entry.freed.clear()
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise NoCapacity
-                    try:
-                        async with asyncio.timeout(remaining):
-                            await entry.freed.wait()
-                    except TimeoutError:
-                        raise NoCapacity from None
-            finally:
-                entry.waiters -= 1
-                self.queued -= 1
-        entry.held += 1
+        if entry.held < self.share and not entry.waiting:
+            entry.held += 1
+        else:
+            await self._wait_for_handover(entry, key)
         try:
             yield
         finally:
-            entry.held -= 1
-            entry.freed.set()
-            if entry.held == 0 and entry.waiters == 0:
-                self._shares.pop(key, None)
+            self._release(entry, key)
+
+    async def _wait_for_handover(self, entry: _Share, key: Hashable) -> None:
+        """Wait until a release hands this request its connection, at most `wait` seconds."""
+        if self.queued >= self.max_queued:
+            self._forget_if_idle(entry, key)
+            raise NoCapacity
+        handover: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry.waiting.append(handover)
+        self.queued += 1
+        try:
+            async with asyncio.timeout(self.wait):
+                await handover
+        except BaseException as exc:
+            if handover.done() and not handover.cancelled():
+                # Handed over just as the wait ended: the connection is this request's.
+                if isinstance(exc, TimeoutError):
+                    return
+                self._release(entry, key)
+            else:
+                handover.cancel()
+                entry.waiting.remove(handover)
+                self._forget_if_idle(entry, key)
+            if isinstance(exc, TimeoutError):
+                raise NoCapacity from None
+            raise
+        finally:
+            self.queued -= 1
+
+    def _release(self, entry: _Share, key: Hashable) -> None:
+        while entry.waiting:
+            handover = entry.waiting.popleft()
+            if not handover.done():
+                handover.set_result(None)  # the connection passes on: `held` stays
+                return
+        entry.held -= 1
+        self._forget_if_idle(entry, key)
+
+    def _forget_if_idle(self, entry: _Share, key: Hashable) -> None:
+        if entry.held == 0 and not entry.waiting:
+            self._shares.pop(key, None)
 
     def held(self, key: Hashable) -> int:
         entry = self._shares.get(key)

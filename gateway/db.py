@@ -90,8 +90,13 @@ class GatewayPool(asyncpg.Pool):
         self.acquire_timeout = acquire_timeout
 
     def acquire(self, *, timeout: float | None = None) -> Any:
-        inner = super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
-        return inner if self.observer is None else _ObservedAcquire(inner, self.observer)
+        # The bound is applied around asyncpg's acquire, not passed to it: asyncpg
+        # applies a timeout through wait_for, a task of its own on every acquire.
+        return _BoundedAcquire(
+            super().acquire(timeout=None),
+            self.acquire_timeout if timeout is None else timeout,
+            self.observer,
+        )
 
 
 async def _no_reset(conn: Connection) -> None:
@@ -113,29 +118,38 @@ class PoolObserver(Protocol):
     def query_failed(self, error: BaseException) -> None: ...
 
 
-class _ObservedAcquire:
-    """`pool.acquire()` that reports its wait to the observer; used like asyncpg's."""
+class _BoundedAcquire:
+    """`pool.acquire()` bounded in time, reporting its wait to the observer, if any;
+    used like asyncpg's."""
 
-    __slots__ = ("_inner", "_observer")
+    __slots__ = ("_inner", "_observer", "_timeout")
 
-    def __init__(self, inner: PoolAcquireContext, observer: PoolObserver) -> None:
+    def __init__(
+        self, inner: PoolAcquireContext, timeout: float | None, observer: PoolObserver | None
+    ) -> None:
         self._inner = inner
+        self._timeout = timeout
         self._observer = observer
 
-    async def _timed(self, acquire: Any) -> Any:
-        self._observer.acquire_started()
+    async def _bounded(self, acquire: Any) -> Any:
+        observer = self._observer
+        if observer is None:
+            async with asyncio.timeout(self._timeout):
+                return await acquire
+        observer.acquire_started()
         started = time.perf_counter()
         error: BaseException | None = None
         try:
-            return await acquire
+            async with asyncio.timeout(self._timeout):
+                return await acquire
         except BaseException as exc:
             error = exc
             raise
         finally:
-            self._observer.acquire_finished(time.perf_counter() - started, error)
+            observer.acquire_finished(time.perf_counter() - started, error)
 
     async def __aenter__(self) -> Any:
-        return await self._timed(self._inner.__aenter__())
+        return await self._bounded(self._inner.__aenter__())
 
     async def __aexit__(
         self,
@@ -146,7 +160,7 @@ class _ObservedAcquire:
         await self._inner.__aexit__(exc_type, exc, tb)
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return self._timed(self._inner).__await__()
+        return self._bounded(self._inner).__await__()
 
 
 async def create_pool(
