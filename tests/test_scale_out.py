@@ -81,6 +81,9 @@ async def test_two_processes_serve_a_first_sync_and_an_import_as_one(
         await asyncio.gather(*(assign(i) for i in range(USERS)))
         for okta in clients:
             assert okta.result.statuses == {200: USERS // 2, 201: USERS // 2}
+        # No statement planned while the table was nearly empty goes on reading the
+        # whole of it: a first sync runs before any ANALYZE.
+        assert await _users_rows_read_by_scans(deployed.url) < 20 * USERS
 
         # The import, alternating, then on one process: the same pages.
         alternating = await import_walk(clients)
@@ -109,6 +112,25 @@ async def test_two_processes_serve_a_first_sync_and_an_import_as_one(
             {"keyset": pages // 2 + pages, "offset": 0},
             {"keyset": pages - pages // 2, "offset": 0},
         ]
+
+
+async def _users_rows_read_by_scans(url: str) -> int:
+    """Rows of scim_users read by sequential scans so far, once the servers' backends
+    have reported their statistics (they do so within seconds of going idle)."""
+    db = await asyncpg.connect(url)
+    try:
+        for _ in range(150):
+            row = await db.fetchrow(
+                "SELECT n_tup_ins, seq_tup_read FROM pg_stat_user_tables "
+                "WHERE relname = 'scim_users'"
+            )
+            if row is not None and row["n_tup_ins"] >= USERS:
+                return int(row["seq_tup_read"])
+            await asyncio.sleep(0.1)
+            await db.execute("SELECT pg_stat_clear_snapshot()")
+        raise AssertionError("the servers never reported their statistics")
+    finally:
+        await db.close()
 
 
 async def _log_partitions(url: str) -> set[str]:
