@@ -45,7 +45,12 @@ WITH found AS (
                FROM jsonb_array_elements(user_groups_json(u.org_id, u.id)) AS g
                HAVING count(*) > 0), '{}') AS resource
     FROM scim_users u
-    WHERE u.org_id = $1 AND u.user_name_ci = $2
+    -- The same condition twice: a plan made while the org had few users (a first sync
+    -- runs before any ANALYZE, and a pooled connection keeps the plan it made at the
+    -- sixth run) may read either userName index, and under the C collation's
+    -- condition both find the user directly instead of walking the org's rows by
+    -- org_id. Equality is byte equality under either collation.
+    WHERE u.org_id = $1 AND u.user_name_ci = $2 AND u.user_name_ci COLLATE "C" = $2
 ), answer AS (
     SELECT f.*,
            CASE WHEN f.id IS NOT NULL THEN jsonb_build_object(
