@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,13 @@ import aiohttp
 from gateway.settings import DEFAULT_SCIM_BASE_PATH
 from tests.metrics_text import Scrape
 from tests.okta_sync import OktaClient
-from tests.test_metrics import free_port
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import asyncpg
 import pytest
 
 from gateway.tokens import PREFIX, TOKEN_LENGTH
+from tests.served import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,12 +49,6 @@ def clean_env(**extra: str) -> dict[str, str]:
 @pytest.fixture
 def cli_env(database_url: str, db: asyncpg.Connection) -> dict[str, str]:
     return clean_env(DATABASE_URL=database_url)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_get(url: str, token: str | None = None) -> tuple[int, bytes]:

@@ -32,7 +32,7 @@ from gateway.workers import MULTIPROC_DIR_NAME
 from tests.conftest import database_with_org, drop_database
 from tests.metrics_text import Scrape
 from tests.okta_sync import first_sync
-from tests.test_metrics import free_port
+from tests.served import free_port
 from tests.tools import require
 
 ROOT = Path(__file__).resolve().parent.parent

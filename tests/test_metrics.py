@@ -4,7 +4,6 @@ database state, pool and process gauges, bounded labels, and who may scrape."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import timedelta
 
 import aiohttp
@@ -20,6 +19,7 @@ from gateway.store import tokens as token_store
 from tests.conftest import PUBLIC_BASE_URL, OrgWithToken, make_org
 from tests.metrics_text import Scrape
 from tests.okta_sync import first_sync
+from tests.served import free_port
 
 Client = TestClient[web.Request, web.Application]
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
@@ -38,13 +38,6 @@ async def scrape(client: Client) -> Scrape:
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
     return Scrape(await resp.text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def log_counts(db: asyncpg.Connection) -> dict[tuple[str, str], float]:

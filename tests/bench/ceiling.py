@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from gateway.migrate import migrate
 from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from tests.conftest import with_database
+from tests.served import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOTYPE = ROOT.parent / "shared" / "bench"
@@ -52,12 +52,6 @@ class Server:
     base: str  # the URL of /Users without it
     lookup_args: tuple[str, ...]
     headers: tuple[str, ...]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
@@ -147,7 +141,7 @@ def _gateway_env(url: str, port: int, data_dir: str) -> dict[str, str]:
         "GATEWAY_PORT": str(port),
         "GATEWAY_WORKERS": "1",
         "GATEWAY_DATA_DIR": data_dir,
-        "METRICS_LISTEN": f"127.0.0.1:{_free_port()}",
+        "METRICS_LISTEN": f"127.0.0.1:{free_port()}",
         "SCIM_RATE_LIMIT_PER_SECOND": "1000000",
         "SCIM_RATE_LIMIT_BURST": "1000000",
         "ORG_POOL_SHARE_PERCENT": "100",
@@ -228,7 +222,7 @@ def bench_ceiling(server_url: str, users: int, rounds: int, seconds: int) -> Non
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-        gateway_port, proto_port = _free_port(), _free_port()
+        gateway_port, proto_port = free_port(), free_port()
         data_dir = tempfile.mkdtemp(prefix="gw-ceiling-")
         gateway = Server(
             "gateway",

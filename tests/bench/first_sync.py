@@ -25,12 +25,12 @@ from gateway.store import tokens as token_store
 from tests.bench.ceiling import (
     _create_databases,
     _drop_databases,
-    _free_port,
     _gateway_env,
     _serving,
 )
 from tests.conftest import with_database
 from tests.payloads import dumps, okta_create_user
+from tests.served import free_port
 
 CONNECTIONS = 8
 
@@ -78,7 +78,7 @@ def bench_first_sync(server_url: str, users: int, workers: int | None = None) ->
     url = with_database(server_url, name)
     try:
         token = asyncio.run(_new_org(url))
-        port = _free_port()
+        port = free_port()
         env = _gateway_env(url, port, tempfile.mkdtemp(prefix="gw-first-sync-"))
         # Okta's own rate is what it is: no rate limit in the way of the measurement.
         del env["GATEWAY_WORKERS"]

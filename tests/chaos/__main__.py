@@ -33,7 +33,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from gateway.store import orgs as org_store
 from gateway.store import tokens as token_store
 from tests.payloads import OKTA_HEADERS, PATCH_OP, dumps, okta_create_user
 from tests.reliability.battery import cases, check, fill, headers_for
+from tests.served import free_port
 
 BASE = "/api/sch/scim/v2"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -113,12 +113,6 @@ class Org:
     @property
     def headers(self) -> dict[str, str]:
         return {**OKTA_HEADERS, "Authorization": f"Bearer {self.token}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def call(

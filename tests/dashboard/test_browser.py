@@ -36,7 +36,8 @@ from gateway.store import tokens as token_store
 from gateway.store.provisioning_log import LogRow, record_request
 from tests.conftest import create_database, drop_database
 from tests.payloads import OKTA_HEADERS, okta_create_user, okta_deactivate
-from tests.test_cli import ROOT, clean_env, free_port
+from tests.served import free_port
+from tests.test_cli import ROOT, clean_env
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 T = TypeVar("T")

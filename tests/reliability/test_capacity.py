@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import replace
 
 import aiohttp
@@ -20,6 +19,7 @@ from tests.metrics_text import Scrape
 from tests.payloads import OKTA_HEADERS, dumps, okta_create_user
 from tests.reliability.conftest import Client, MakeClient
 from tests.reliability.routes import Holder
+from tests.served import free_port
 
 BASE = "/api/sch/scim/v2"
 
@@ -124,18 +124,12 @@ async def test_one_org_cannot_take_the_whole_pool(
     assert [(await t).status for t in held] == [200, 200]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_sigterm_drains_readyz_first_then_finishes_requests_then_closes_the_pool(
     controlled_settings: Settings, orgs: tuple[OrgWithToken, OrgWithToken]
 ) -> None:
     org = orgs[0]
     settings = replace(
-        controlled_settings, port=_free_port(), shutdown_drain_seconds=0.5, shutdown_timeout=10
+        controlled_settings, port=free_port(), shutdown_drain_seconds=0.5, shutdown_timeout=10
     )
     holder = Holder()
     app = create_app(settings, extend_scim=holder.add)
