@@ -129,6 +129,9 @@ def test_orgs_and_token_lifecycle(cli_env: dict[str, str]) -> None:
     assert re.search(r"acme\s+Acme Inc\s+\S+\s+\S+ \S+\s+1$", orgs, re.MULTILINE), orgs
     revoked = run(cli_env, "tokens", "revoke", token_id[1])
     assert "revoked token" in revoked.stdout
+    # Named by its id and last 4 characters only: the token itself is never printed.
+    assert f"{PREFIX}…{token[-4:]}" in revoked.stdout
+    assert token not in revoked.stdout + revoked.stderr
     assert run(cli_env, "orgs", "list").stdout.splitlines()[1].split()[-1] == "0"
     assert run(cli_env, "tokens", "revoke", "not-an-id", check=False).returncode == 1
     missing = run(cli_env, "tokens", "create", "--org", "nobody", check=False)
