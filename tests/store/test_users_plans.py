@@ -104,7 +104,10 @@ async def test_lookups_use_their_index(
 ) -> None:
     nodes = await explain(db, big_org, filter_text)
     assert index in {n.get("Index Name") for n in nodes}, nodes
-    assert "Seq Scan" not in {n["Node Type"] for n in nodes}
+    # The users are never read whole. (The walk's noted positions, a table of a row
+    # or none here, may be: for so few rows a sequential scan is the right plan.)
+    scanned = {n.get("Relation Name") for n in nodes if n["Node Type"] == "Seq Scan"}
+    assert "scim_users" not in scanned, scanned
 
 
 async def order_of(
@@ -132,7 +135,9 @@ async def test_an_import_walk_reads_only_its_page(
         # Neither a count nor OFFSET: the walk's position is proven by `changes`
         # (a Sort may start above the OFFSET branch's gate, and read nothing).
         assert max(n["Actual Rows"] for n in nodes) <= 100, nodes
-        assert "Seq Scan" not in {n["Node Type"] for n in nodes}
+        assert "scim_users" not in {
+            n.get("Relation Name") for n in nodes if n["Node Type"] == "Seq Scan"
+        }
     # Without `changes` (another walk's, or none), a count proves the position.
     nodes = await explain(db, big_org, None, order[999], 1_000)
     assert max(n["Actual Rows"] for n in nodes) == 1_000, nodes
