@@ -141,7 +141,7 @@ WITH position AS (
     /*page_position*/
 ), page AS (
     SELECT t.total, t.changes, t.before = $3 AS by_keyset,
-           p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
+           p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at
     FROM (
         SELECT c.total, c.changes, w.after,
                CASE WHEN w.after = 0 THEN 0
@@ -157,15 +157,13 @@ WITH position AS (
         OFFSET 0  -- computed once, not inlined into each branch
     ) AS t
     LEFT JOIN LATERAL (
-        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-                user_groups_json(u.org_id, u.id) AS groups
+        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at
          FROM scim_users u
          WHERE t.before = $3 AND u.org_id = $1 AND u.seq > t.after
          ORDER BY /*order*/
          LIMIT $4)
         UNION ALL
-        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-                user_groups_json(u.org_id, u.id) AS groups
+        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at
          FROM scim_users u
          WHERE t.before <> $3 AND u.org_id = $1
          ORDER BY /*order*/
@@ -173,8 +171,11 @@ WITH position AS (
     ) AS p ON true
 ), noted AS (
     /*note_page_position*/
+), teams AS MATERIALIZED (  -- one call for the page, not one per row
+    SELECT users_groups_json($1, ARRAY(SELECT id FROM page WHERE id IS NOT NULL)) AS by_user
 )
-SELECT * FROM page;
+SELECT page.*, coalesce(teams.by_user -> page.id::text, '[]'::jsonb) AS groups
+FROM page CROSS JOIN teams;
 
 -- name: find_users
 -- One page of users and the total, in one statement. The gateway replaces the
@@ -185,7 +186,7 @@ WITH position AS (
     /*page_position*/
 ), page AS (
     SELECT t.total, NULL::bigint AS changes, t.before = $3 AS by_keyset,
-           p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at, p.groups
+           p.id, p.seq, p.attrs, p.version, p.created_at, p.updated_at
     FROM (SELECT coalesce(max(seq), 0) AS after FROM position) AS w
     CROSS JOIN LATERAL (
         SELECT w.after, count(*) AS total, count(*) FILTER (WHERE u.seq <= w.after) AS before
@@ -193,15 +194,13 @@ WITH position AS (
         WHERE u.org_id = $1 AND /*filter*/
     ) AS t
     LEFT JOIN LATERAL (
-        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-                user_groups_json(u.org_id, u.id) AS groups
+        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at
          FROM scim_users u
          WHERE t.before = $3 AND u.org_id = $1 AND u.seq > t.after AND /*filter*/
          ORDER BY /*order*/
          LIMIT $4)
         UNION ALL
-        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at,
-                user_groups_json(u.org_id, u.id) AS groups
+        (SELECT u.id, u.seq, u.attrs, u.version, u.created_at, u.updated_at
          FROM scim_users u
          WHERE t.before <> $3 AND u.org_id = $1 AND /*filter*/
          ORDER BY /*order*/
@@ -209,5 +208,8 @@ WITH position AS (
     ) AS p ON true
 ), noted AS (
     /*note_page_position*/
+), teams AS MATERIALIZED (  -- one call for the page, not one per row
+    SELECT users_groups_json($1, ARRAY(SELECT id FROM page WHERE id IS NOT NULL)) AS by_user
 )
-SELECT * FROM page;
+SELECT page.*, coalesce(teams.by_user -> page.id::text, '[]'::jsonb) AS groups
+FROM page CROSS JOIN teams;

@@ -287,6 +287,17 @@ async def test_users_show_their_groups(api: Api) -> None:
     by_display = quote('groups.display eq "ops"')
     _, found = await api.call("GET", f"/Users?filter={by_display}")
     assert [u["id"] for u in found["Resources"]] == [u1]
+    assert found["Resources"][0]["groups"] == user["groups"]
+    # A page reads the teams of all its users at once: each as its own GET shows them.
+    u3 = await api.user("cy")
+    _, page = await api.call("GET", "/Users?count=10")
+    for user_id in (u1, u2, u3):
+        _, alone = await api.call("GET", f"/Users/{user_id}")
+        listed = next(u for u in page["Resources"] if u["id"] == user_id)
+        assert listed.get("groups") == alone.get("groups")
+    assert [
+        g["display"] for g in next(u for u in page["Resources"] if u["id"] == u2)["groups"]
+    ] == ["Engineering"]
     # PUT and PATCH ignore groups on input and keep the memberships.
     status, _ = await api.call(
         "PUT", f"/Users/{u2}", {**okta_create_user("bob@example.com"), "groups": []}
