@@ -7,6 +7,8 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway import jsontext
 
@@ -64,3 +66,39 @@ def test_loads_reads_large_and_small_texts() -> None:
     large = reference(TEAM)
     assert jsontext.loads(large) == TEAM
     assert jsontext.loads('{"a":[1]}') == {"a": [1]}
+
+
+STORED_TEXTS = [
+    '{"a": 12345678901234567890123}',  # orjson would read a float
+    '{"a": 9223372036854775807, "b": -9223372036854775808}',
+    '{"a": 1e400}',  # orjson refuses it; json reads inf
+    '{"a": "\\ud800"}',  # a lone surrogate: orjson refuses it
+    '{"phone": "+1 555 0100", "id": "1234567890123456789012"}',
+    '{"a": [1.5, -0, 0.1, 2.5e-320, true, null], "é": "\\u00e9"}',
+    "[]",
+]
+
+
+@pytest.mark.parametrize("text", STORED_TEXTS)
+def test_loads_stored_reads_what_json_loads_reads(text: str) -> None:
+    assert repr(jsontext.loads_stored(text)) == repr(json.loads(text))
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_loads_stored_agrees_with_json_loads(value: Any) -> None:
+    text = json.dumps(value)
+    assert repr(jsontext.loads_stored(text)) == repr(json.loads(text))
+
+
+def test_large_finds_a_long_list_under_a_short_one() -> None:
+    page = {"Resources": [{"members": [member(1)]}, {"members": [member(i) for i in range(1001)]}]}
+    assert jsontext._large(page)
+    assert not jsontext._large({"Resources": [{"members": [member(1)]}] * 50})
+    assert jsontext._large([{"a": [0] * 1001}])
+    assert not jsontext._large([["x"]] * 1000)

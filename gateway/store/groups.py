@@ -135,7 +135,7 @@ def _record(row: asyncpg.Record) -> GroupRecord:
     return GroupRecord(
         id=row["id"],
         seq=row["seq"],
-        attrs=json.loads(row["attrs"]),
+        attrs=jsontext.loads_stored(row["attrs"]),
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

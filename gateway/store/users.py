@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from gateway import jsontext
 from gateway.dbtypes import Connection
 from gateway.sql import QUERIES
 from gateway.store import fetch_page
@@ -72,11 +73,11 @@ def _record(row: asyncpg.Record) -> UserRecord:
     return UserRecord(
         id=row["id"],
         seq=row["seq"],
-        attrs=json.loads(row["attrs"]),
+        attrs=jsontext.loads_stored(row["attrs"]),
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        groups=json.loads(row["groups"]) if row["groups"] else [],
+        groups=jsontext.loads_stored(row["groups"]) if row["groups"] else [],
     )
 
 
