@@ -1,12 +1,14 @@
 """`make chaos`: the reliability checks at full size, against a running gateway.
 
     make chaos
-    make chaos CHAOS_ARGS="--seconds 45 --stalled 250 --concurrent 500"
+    make chaos CHAOS_ARGS="--seconds 45 --stalled 250 --concurrent 500 --users 250"
     make chaos CHAOS_ARGS="--phases overload,loop"
 
 Starts a throwaway PostgreSQL of its own (never a shared one: it is stopped and
-restarted) and `python -m gateway serve` on it in a subprocess, then runs (all
-by default, or those --phases names, in that order):
+restarted) and `python -m gateway serve` on it in a subprocess, creates --users
+users in each of two orgs through it (every page either org lists is full, as
+after a first sync), then runs (all by default, or those --phases names, in that
+order):
 
 1. faults: Okta-shaped traffic from two orgs for --seconds, during which the
    gateway's backends are terminated, the database is restarted (pg_ctl -m fast),
@@ -335,7 +337,7 @@ async def seed_users(run: Run, users: int) -> None:
 
     await asyncio.gather(*(create(org, w) for org in (run.greedy, run.polite) for w in range(4)))
     if set(tally.other) - {201, 429}:
-        raise SystemExit(f"seeding {users} users per org failed: {tally.other}")
+        raise SystemExit(f"seeding {users} users per org failed: {tally.other} {tally.note}")
 
 
 async def faults_phase(run: Run) -> Tally:
