@@ -9,9 +9,11 @@ to finish, and only then does the pool close. Every worker process does the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
+import socket
 from typing import Any
 
 from aiohttp import web
@@ -47,14 +49,42 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Connections a worker takes from one read of its handoff channel, at most.
+_HANDOFF_BATCH = 64
+
+
+def _take_connections(
+    channel: socket.socket, runner: web.AppRunner, tasks: set[asyncio.Task[Any]]
+) -> None:
+    """Serve the connections the supervisor handed over (gateway/workers.py)."""
+    loop = asyncio.get_running_loop()
+    try:
+        message, fds, _, _ = socket.recv_fds(channel, _HANDOFF_BATCH, _HANDOFF_BATCH)
+    except (BlockingIOError, InterruptedError):
+        return
+    if not message:  # the supervisor is gone; _exit_when_orphaned stops this worker
+        loop.remove_reader(channel.fileno())
+        return
+    assert runner.server is not None
+    for fd in fds:
+        connection = socket.socket(fileno=fd)
+        task = loop.create_task(loop.connect_accepted_socket(runner.server, connection))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+
 async def serve(
     app: web.Application,
     settings: Settings,
     stop: asyncio.Event | None = None,
     *,
-    reuse_port: bool = False,
+    handoff: socket.socket | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (or `stop`), then drain and close as described above."""
+    """Serve until SIGTERM/SIGINT (or `stop`), then drain and close as described above.
+
+    With `handoff` (a worker of `serve --workers N`) the worker does not listen: the
+    supervisor accepts connections and hands them over on that Unix socket.
+    """
     stop = stop or asyncio.Event()
     gc.set_threshold(*GC_THRESHOLDS)
     runner = web.AppRunner(
@@ -65,11 +95,14 @@ async def serve(
     )
     await runner.setup()
     gc.freeze()
+    loop = asyncio.get_running_loop()
+    handed_over: set[asyncio.Task[Any]] = set()
     try:
-        # reuse_port: `serve --workers N` runs N processes on one port.
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
-        await site.start()
-        loop = asyncio.get_running_loop()
+        if handoff is None:
+            await web.TCPSite(runner, settings.host, settings.port).start()
+        else:
+            handoff.setblocking(False)
+            loop.add_reader(handoff.fileno(), _take_connections, handoff, runner, handed_over)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         logger.info("serving on %s:%s", settings.host, settings.port)
@@ -83,6 +116,10 @@ async def serve(
         await asyncio.sleep(settings.shutdown_drain_seconds)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().remove_signal_handler(sig)
+            loop.remove_signal_handler(sig)
+        if handoff is not None:
+            loop.remove_reader(handoff.fileno())
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*handed_over)
         await runner.cleanup()
         logger.info("stopped")

@@ -1,7 +1,8 @@
 """One worker of `serve --workers N` (see gateway/workers.py); started by the supervisor only.
 
-Reads its settings from the environment the supervisor prepared, and listens
-with `reuse_port` beside its siblings. Exits when its supervisor is gone.
+Reads its settings from the environment the supervisor prepared, and serves the
+connections the supervisor hands over on the Unix socket GATEWAY_HANDOFF_FD names
+(it does not listen itself). Exits when its supervisor is gone.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 
 import uvloop
@@ -48,8 +50,9 @@ def main() -> None:
 
     if supervisor_pid:
         app.cleanup_ctx.append(watch_supervisor)
+    handoff = socket.socket(fileno=int(os.environ["GATEWAY_HANDOFF_FD"]))
     # The same runner as a single process: SIGTERM drains (/readyz 503), then stops.
-    uvloop.run(serve(app, settings, reuse_port=True))
+    uvloop.run(serve(app, settings, handoff=handoff))
 
 
 if __name__ == "__main__":

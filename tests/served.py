@@ -79,16 +79,20 @@ class Gateways:
     ) -> None:
         await asyncio.gather(*(g.stop() for g in self.started))
 
-    async def start(self, count: int, *, workers: int = 1) -> list[Gateway]:
+    async def start(
+        self, count: int, *, workers: int = 1, env: dict[str, str] | None = None
+    ) -> list[Gateway]:
         """`count` gateways of `workers` processes each, started at once; returns when
-        all answer /readyz."""
-        gateways = [await self._spawn(len(self.started) + n, workers) for n in range(count)]
+        all answer /readyz. `env` adds to (or overrides) their environment."""
+        gateways = [
+            await self._spawn(len(self.started) + n, workers, env or {}) for n in range(count)
+        ]
         self.started.extend(gateways)
         async with aiohttp.ClientSession() as session:
             await asyncio.gather(*(self._until_ready(session, g) for g in gateways))
         return gateways
 
-    async def _spawn(self, n: int, workers: int) -> Gateway:
+    async def _spawn(self, n: int, workers: int, extra_env: dict[str, str]) -> Gateway:
         port, metrics_port = free_port(), free_port()
         env = {
             **os.environ,
@@ -102,6 +106,7 @@ class Gateways:
             "ORG_POOL_SHARE_PERCENT": "100",
             "DB_ACQUIRE_TIMEOUT_MS": "30000",
             "SHUTDOWN_DRAIN_SECONDS": "0",
+            **extra_env,
         }
         log = self.directory / f"gateway{n}.log"
         with log.open("wb") as out:
