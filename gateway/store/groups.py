@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -54,8 +53,8 @@ class GroupWrite:
             self.attrs["displayName"],
             self.attrs_ci["displayName"],
             self.attrs.get("externalId"),
-            json.dumps(self.attrs, ensure_ascii=False),
-            json.dumps(self.attrs_ci, ensure_ascii=False),
+            jsontext.dumps(self.attrs),
+            jsontext.dumps(self.attrs_ci),
         )
 
 

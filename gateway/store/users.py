@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,8 +63,8 @@ class UserWrite:
             a.get("active"),
             a.get("displayName"),
             self.emails_ci,
-            json.dumps(a, ensure_ascii=False),
-            json.dumps(self.attrs_ci, ensure_ascii=False),
+            jsontext.dumps(a),
+            jsontext.dumps(self.attrs_ci),
         )
 
 
