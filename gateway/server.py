@@ -9,7 +9,6 @@ to finish, and only then does the pool close. Every worker process does the same
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
@@ -67,10 +66,17 @@ def _take_connections(
         return
     assert runner.server is not None
     for fd in fds:
-        connection = socket.socket(fileno=fd)
-        task = loop.create_task(loop.connect_accepted_socket(runner.server, connection))
+        task = loop.create_task(_serve_connection(runner.server, socket.socket(fileno=fd)))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+
+async def _serve_connection(server: web.Server, connection: socket.socket) -> None:
+    try:
+        await asyncio.get_running_loop().connect_accepted_socket(server, connection)
+    except OSError as exc:  # the client left while the connection was handed over
+        logger.info("a handed-over connection was gone: %s", exc)
+        connection.close()
 
 
 async def serve(
@@ -119,7 +125,6 @@ async def serve(
             loop.remove_signal_handler(sig)
         if handoff is not None:
             loop.remove_reader(handoff.fileno())
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*handed_over)
+            await asyncio.gather(*handed_over, return_exceptions=True)
         await runner.cleanup()
         logger.info("stopped")

@@ -65,6 +65,7 @@ class WorkersError(Exception):
 
 # Connections the listener queues before the supervisor accepts them.
 _BACKLOG = 1024
+_ACCEPT_RETRY_SECONDS = 0.1
 
 
 @dataclass
@@ -167,8 +168,9 @@ class _Dispatcher:
                 connection, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. EMFILE: leave it queued, try on the next wake
+            except OSError as exc:  # e.g. EMFILE: leave it queued, try again shortly
                 logger.error("cannot accept a connection: %s", exc)
+                time.sleep(_ACCEPT_RETRY_SECONDS)  # the listener stays readable: no busy loop
                 return
             with connection:
                 self._hand_over(connection)
