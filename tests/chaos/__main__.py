@@ -456,9 +456,9 @@ async def count_losses(pg: ControlledPostgres, tallies: list[Tally]) -> None:
         await conn.close()
 
 
-# /healthz pollers, each on a connection of its own: the kernel spreads
-# connections over the workers (SO_REUSEPORT), and at least one poller must wait
-# on the worker that serves the big body.
+# /healthz pollers, each on a connection of its own: the supervisor deals
+# connections to the workers in turn, so every worker has some, and at least one
+# poller waits on the worker that serves the big body.
 POLLERS = 6
 POLL_SECONDS = 0.02
 IDLE_SECONDS = 3.0

@@ -4,8 +4,8 @@ A process of its own, so that the load generator's own work (opening 500
 connections, encoding a 7 MB body, reading a 17 MB answer) never shows as a
 wait. Each answer is a line "<sent> <received> <status> <X-Request-Id or -> <Retry-After
 or ->" (times: time.time(), seconds) on stdout, flushed at once. Each of CONNECTIONS pollers
-keeps one connection, so with several gateway workers (SO_REUSEPORT spreads
-connections over them) every worker is polled. POLLER_AUTHORIZATION, when set,
+keeps one connection, so with several gateway workers (the supervisor deals
+connections to them in turn) every worker is polled. POLLER_AUTHORIZATION, when set,
 is sent as the Authorization header.
 """
 
