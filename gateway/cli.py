@@ -518,8 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         metavar="N",
-        help="worker processes sharing the port (default: GATEWAY_WORKERS or one per CPU core); "
-        "SIGTERM stops them all gracefully. Each worker has its own database pool, per-token rate "
+        help="worker processes, dealt connections in turn by a supervisor (default: "
+        "GATEWAY_WORKERS or one per CPU core); SIGTERM stops them all gracefully. Each worker has its own database pool, per-token rate "
         "limits and org shares: N workers open up to N x DB_POOL_MAX_SIZE connections, and a "
         "client whose connections reach several workers may get up to N x its rate",
     )
