@@ -9,6 +9,7 @@ to finish, and only then does the pool close. Every worker process does the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -48,21 +49,34 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-# Connections a worker takes from one read of its handoff channel, at most.
-_HANDOFF_BATCH = 64
+# A worker's channel carries one connection per message, and one read never joins
+# messages that carry descriptors (Linux), so one slot would do; room for a few more.
+_HANDOFF_FDS = 4
+# After its drain a worker reads what was handed over until the supervisor closes the
+# channel (it does once it stops listening), at most this long.
+_HANDOFF_END_SECONDS = 10.0
+# What a worker writes on its channel once it serves: only then does the supervisor
+# (gateway/workers.py) deal it connections.
+HANDOFF_READY = b"r"
 
 
 def _take_connections(
-    channel: socket.socket, runner: web.AppRunner, tasks: set[asyncio.Task[Any]]
+    channel: socket.socket,
+    runner: web.AppRunner,
+    tasks: set[asyncio.Task[Any]],
+    ended: asyncio.Event,
 ) -> None:
     """Serve the connections the supervisor handed over (gateway/workers.py)."""
     loop = asyncio.get_running_loop()
     try:
-        message, fds, _, _ = socket.recv_fds(channel, _HANDOFF_BATCH, _HANDOFF_BATCH)
+        message, fds, flags, _ = socket.recv_fds(channel, _HANDOFF_FDS, _HANDOFF_FDS)
     except (BlockingIOError, InterruptedError):
         return
-    if not message:  # the supervisor is gone; _exit_when_orphaned stops this worker
+    if flags & socket.MSG_CTRUNC:  # out of descriptors: the kernel closed the rest
+        logger.error("connections handed over were lost: this worker is out of descriptors")
+    if not message:  # the supervisor is done (or gone; _exit_when_orphaned stops us)
         loop.remove_reader(channel.fileno())
+        ended.set()
         return
     assert runner.server is not None
     for fd in fds:
@@ -103,12 +117,17 @@ async def serve(
     gc.freeze()
     loop = asyncio.get_running_loop()
     handed_over: set[asyncio.Task[Any]] = set()
+    handoff_ended = asyncio.Event()
     try:
         if handoff is None:
             await web.TCPSite(runner, settings.host, settings.port).start()
         else:
             handoff.setblocking(False)
-            loop.add_reader(handoff.fileno(), _take_connections, handoff, runner, handed_over)
+            loop.add_reader(
+                handoff.fileno(), _take_connections, handoff, runner, handed_over, handoff_ended
+            )
+            with contextlib.suppress(OSError):  # a gone supervisor: we stop soon anyway
+                handoff.send(HANDOFF_READY)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         logger.info("serving on %s:%s", settings.host, settings.port)
@@ -124,6 +143,10 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         if handoff is not None:
+            # Whatever was handed over before the supervisor stopped listening is served.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_HANDOFF_END_SECONDS):
+                    await handoff_ended.wait()
             loop.remove_reader(handoff.fileno())
             await asyncio.gather(*handed_over, return_exceptions=True)
         await runner.cleanup()

@@ -31,6 +31,7 @@ start will not start by retrying).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -48,6 +49,7 @@ from types import FrameType
 
 from prometheus_client.multiprocess import mark_process_dead
 
+from gateway.server import HANDOFF_READY
 from gateway.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,7 +67,14 @@ class WorkersError(Exception):
 
 # Connections the listener queues before the supervisor accepts them.
 _BACKLOG = 1024
+# Connections accepted from one listener per wake, so that a flood of them cannot
+# keep the supervisor from its other duties.
+_ACCEPT_BATCH = 64
+# After running out of file descriptors (or memory), wait this long before accepting
+# again; the listener stays readable meanwhile.
 _ACCEPT_RETRY_SECONDS = 0.1
+# accept() errors that concern one connection only (it was reset before it was taken).
+_ACCEPT_ONE_GONE = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
 
 
 @dataclass
@@ -74,6 +83,8 @@ class _Worker:
     started: float
     # The supervisor's end of the Unix socket pair connections are handed over on.
     channel: socket.socket
+    # The worker wrote HANDOFF_READY on its channel: it is set up and reads the channel.
+    ready: bool = False
 
 
 @contextlib.contextmanager
@@ -137,53 +148,121 @@ def _spawn(env: dict[str, str]) -> _Worker:
     return _Worker(process=process, started=time.monotonic(), channel=ours)
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """The one listening socket of all workers."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    listener = socket.socket(family, kind, proto)
+@contextlib.contextmanager
+def _listening(host: str, port: int) -> Iterator[list[socket.socket]]:
+    """The listening sockets of all workers: one per address `host` resolves to, IPv6
+    ones IPv6 only, as aiohttp's TCPSite binds them for `--workers 1`."""
+    listeners: list[socket.socket] = []
     try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(address)
-        listener.listen(_BACKLOG)
-    except OSError as exc:
-        listener.close()
-        raise WorkersError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    listener.setblocking(False)
-    return listener
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            for family, kind, proto, _, address in dict.fromkeys(found):
+                listener = socket.socket(family, kind, proto)
+                listeners.append(listener)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                listener.bind(address)
+                listener.listen(_BACKLOG)
+                listener.setblocking(False)
+        except OSError as exc:
+            raise WorkersError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        yield listeners
+    finally:
+        for listener in listeners:
+            listener.close()
 
 
 class _Dispatcher:
-    """Accepts connections and hands each to the next worker in turn."""
+    """Accepts connections and hands each to the next ready worker in turn.
 
-    def __init__(self, listener: socket.socket, workers: list[_Worker]) -> None:
-        self.listener = listener
+    Watches the listeners and every worker's channel: a worker is dealt
+    connections once it has written HANDOFF_READY (before that, only when no worker is
+    ready: the connection then waits for it rather than being refused), and no more
+    once its channel is closed (it died).
+    """
+
+    def __init__(self, listeners: list[socket.socket], workers: list[_Worker]) -> None:
+        self.listeners = listeners
         self.workers = workers
         self.turn = 0
+        self.selector = selectors.DefaultSelector()
+        for listener in listeners:
+            self.selector.register(listener, selectors.EVENT_READ, None)
+        for worker in workers:
+            self.watch(worker)
 
-    def accept_all(self) -> None:
-        while True:
+    def watch(self, worker: _Worker) -> None:
+        self.selector.register(worker.channel, selectors.EVENT_READ, worker)
+
+    def forget(self, worker: _Worker) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(worker.channel)
+        worker.channel.close()
+
+    def wait(self, seconds: float) -> None:
+        """Deal what arrives within `seconds` (less if something arrives sooner)."""
+        for key, _ in self.selector.select(max(0.0, seconds)):
+            if key.data is None:
+                self._accept(key.fileobj)  # type: ignore[arg-type]
+            else:
+                self._heard(key.data)
+
+    def stop_listening(self) -> None:
+        """Refuse new connections; tell every worker that nothing more will come
+        (end of file on its channel, after what was already handed over)."""
+        for listener in self.listeners:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(listener)
+            listener.close()
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                worker.channel.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            self.forget(worker)
+        self.selector.close()
+
+    def _heard(self, worker: _Worker) -> None:
+        try:
+            said = worker.channel.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            said = b""
+        if HANDOFF_READY in said:
+            worker.ready = True
+        elif not said:  # the worker is gone; the supervisor replaces it
+            worker.ready = False
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(worker.channel)
+
+    def _accept(self, listener: socket.socket) -> None:
+        for _ in range(_ACCEPT_BATCH):
             try:
-                connection, _ = self.listener.accept()
+                connection, _ = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. EMFILE: leave it queued, try again shortly
+            except OSError as exc:
+                if exc.errno in _ACCEPT_ONE_GONE:
+                    continue
                 logger.error("cannot accept a connection: %s", exc)
-                time.sleep(_ACCEPT_RETRY_SECONDS)  # the listener stays readable: no busy loop
+                time.sleep(_ACCEPT_RETRY_SECONDS)  # EMFILE and the like: no busy loop
                 return
             with connection:
                 self._hand_over(connection)
 
     def _hand_over(self, connection: socket.socket) -> None:
-        for _ in range(len(self.workers)):
-            worker = self.workers[self.turn % len(self.workers)]
+        candidates = [w for w in self.workers if w.ready] or self.workers
+        for _ in range(len(candidates)):
+            worker = candidates[self.turn % len(candidates)]
             self.turn += 1
             try:
                 socket.send_fds(worker.channel, [b"c"], [connection.fileno()])
                 return
-            except (BlockingIOError, InterruptedError, BrokenPipeError, ConnectionResetError):
-                continue  # busy or gone: the next worker takes it
+            except OSError as exc:  # full, gone, or out of descriptors: the next one
+                logger.debug("worker %d cannot take a connection: %s", worker.process.pid, exc)
         logger.error("no worker could take a connection; it is closed")
 
 
@@ -202,7 +281,7 @@ def run_workers(settings: Settings, count: int) -> int:
     try:
         with (
             multiprocess_dir(settings.data_dir) as directory,
-            _listen(settings.host, settings.port) as listener,
+            _listening(settings.host, settings.port) as listeners,
         ):
             env = worker_environment(settings, directory)
             workers = [_spawn(env) for _ in range(count)]
@@ -223,15 +302,22 @@ def run_workers(settings: Settings, count: int) -> int:
                 settings.rate_limit_burst,
                 settings.org_connection_share,
             )
-            dispatcher = _Dispatcher(listener, workers)
-            status = _supervise(dispatcher, env, directory, stop_signal)
-            _signal_all(workers)
-            if status == 0:
+            dispatcher = _Dispatcher(listeners, workers)
+            try:
+                status = _supervise(dispatcher, env, directory, stop_signal)
+                _signal_all(workers)
                 # The workers answer /readyz with 503 while they still serve, so a
                 # load balancer takes them out; connections keep being dealt meanwhile.
-                _dispatch_for(dispatcher, settings.shutdown_drain_seconds)
-            listener.close()  # connections not yet accepted are refused from here on
-            _wait_all(workers, directory)
+                deadline = time.monotonic() + settings.shutdown_drain_seconds
+                while status == 0 and (left := deadline - time.monotonic()) > 0:
+                    dispatcher.wait(left)
+            finally:
+                _signal_all(workers)
+                # New connections are refused from here on; each worker serves what it
+                # was handed, reads the end of its channel, and stops.
+                dispatcher.stop_listening()
+                _wait_all(workers, directory)
+                dispatcher.close()
             return status
     finally:
         for sig, handler in previous.items():
@@ -244,46 +330,35 @@ def _supervise(
     workers = dispatcher.workers
     quick_crashes = 0
     checked = time.monotonic()
-    with selectors.DefaultSelector() as selector:
-        selector.register(dispatcher.listener, selectors.EVENT_READ)
-        while not stop_signal:
-            if selector.select(_POLL_SECONDS):
-                dispatcher.accept_all()
-            if time.monotonic() - checked < _POLL_SECONDS:
+    while not stop_signal:
+        dispatcher.wait(_POLL_SECONDS)
+        if time.monotonic() - checked < _POLL_SECONDS:
+            continue
+        checked = time.monotonic()
+        for index, worker in enumerate(workers):
+            code = worker.process.poll()
+            if code is None:
                 continue
-            checked = time.monotonic()
-            for index, worker in enumerate(workers):
-                code = worker.process.poll()
-                if code is None:
-                    continue
-                worker.channel.close()
-                mark_process_dead(worker.process.pid, str(directory))  # type: ignore[no-untyped-call]
-                lived = time.monotonic() - worker.started
-                quick_crashes = quick_crashes + 1 if lived < CRASH_WINDOW_SECONDS else 0
-                if quick_crashes >= MAX_QUICK_CRASHES:
-                    logger.error(
-                        "workers keep exiting right after they start (last status %s); stopping",
-                        code,
-                    )
-                    return 1
-                logger.warning(
-                    "worker %d exited with status %s after %.0f s; starting another",
-                    worker.process.pid,
+            dispatcher.forget(worker)
+            mark_process_dead(worker.process.pid, str(directory))  # type: ignore[no-untyped-call]
+            lived = time.monotonic() - worker.started
+            quick_crashes = quick_crashes + 1 if lived < CRASH_WINDOW_SECONDS else 0
+            if quick_crashes >= MAX_QUICK_CRASHES:
+                logger.error(
+                    "workers keep exiting right after they start (last status %s); stopping",
                     code,
-                    lived,
                 )
-                workers[index] = _spawn(env)
+                return 1
+            logger.warning(
+                "worker %d exited with status %s after %.0f s; starting another",
+                worker.process.pid,
+                code,
+                lived,
+            )
+            workers[index] = _spawn(env)
+            dispatcher.watch(workers[index])
     logger.info("signal %d: stopping %d workers", stop_signal[0], len(workers))
     return 0
-
-
-def _dispatch_for(dispatcher: _Dispatcher, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    with selectors.DefaultSelector() as selector:
-        selector.register(dispatcher.listener, selectors.EVENT_READ)
-        while (left := deadline - time.monotonic()) > 0:
-            if selector.select(left):
-                dispatcher.accept_all()
 
 
 def _signal_all(workers: list[_Worker]) -> None:

@@ -8,6 +8,7 @@ worker; the supervisor now accepts and deals them out round-robin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.server import HANDOFF_READY
 from gateway.workers import _Dispatcher, _Worker
 from tests.conftest import create_database, drop_database
-from tests.served import Gateways
+from tests.served import Gateway, Gateways
 
 CONNECTIONS = 8
 
@@ -56,6 +58,16 @@ def _children(pid: int) -> list[int]:
         return [int(child) for child in children.read().split()]
 
 
+async def _until_serving(gateway: Gateway, workers: int) -> None:
+    """Until `workers` worker processes have started serving (each logs it once it
+    has told the supervisor it is ready, and only then is dealt connections)."""
+    for _ in range(600):
+        if gateway.output().count('"serving on ') >= workers:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(gateway.output())
+
+
 async def _held_after_opening(port: int, pids: list[int]) -> list[int]:
     """Open CONNECTIONS keep-alive connections, each answered; how many each of
     `pids` holds; then they are closed."""
@@ -80,6 +92,7 @@ async def database(pg_server_url: str) -> AsyncIterator[str]:
 async def test_connections_are_dealt_to_the_workers_in_turn(database: str, tmp_path: Path) -> None:
     async with Gateways(database, tmp_path) as gateways:
         (gateway,) = await gateways.start(1, workers=2)
+        await _until_serving(gateway, 2)
         workers = _children(gateway.process.pid)
         assert len(workers) == 2
         # Every connection is served by a worker (none stays with the supervisor),
@@ -93,6 +106,7 @@ async def test_a_killed_worker_is_replaced_and_dealt_connections(
 ) -> None:
     async with Gateways(database, tmp_path) as gateways:
         (gateway,) = await gateways.start(1, workers=2)
+        await _until_serving(gateway, 2)
         dead, alive = _children(gateway.process.pid)
         os.kill(dead, signal.SIGKILL)
         workers = [dead]
@@ -102,40 +116,66 @@ async def test_a_killed_worker_is_replaced_and_dealt_connections(
                 break
             await asyncio.sleep(0.01)
         (new,) = set(workers) - {alive}
+        await _until_serving(gateway, 3)
         held = await _held_after_opening(gateway.port, [alive, new])
         assert held == [CONNECTIONS // 2, CONNECTIONS // 2], held
 
 
-def test_a_worker_that_cannot_take_a_connection_is_skipped() -> None:
-    """A dead worker's channel refuses (EPIPE): each connection goes to the next."""
+def _deal(workers: int, ready: set[int], gone: set[int], connections: int) -> list[int]:
+    """How many of `connections` each of `workers` fake workers receives from a
+    dispatcher, the `ready` ones having said so, the `gone` ones with a closed channel."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
-    gone_ours, gone_theirs = socket.socketpair()
-    live_ours, live_theirs = socket.socketpair()
-    gone_theirs.close()
+    pairs = [socket.socketpair() for _ in range(workers)]
     sleeper = subprocess.Popen(["sleep", "60"])
+    dispatcher = _Dispatcher(
+        [listener],
+        [_Worker(process=sleeper, started=0.0, channel=ours) for ours, _ in pairs],
+    )
     try:
-        workers = [
-            _Worker(process=sleeper, started=0.0, channel=gone_ours),
-            _Worker(process=sleeper, started=0.0, channel=live_ours),
-        ]
-        clients = [socket.create_connection(listener.getsockname()) for _ in range(3)]
-        time.sleep(0.1)
-        _Dispatcher(listener, workers).accept_all()
-        received: list[int] = []
-        live_theirs.settimeout(1)
-        while len(received) < len(clients):
-            _, fds, _, _ = socket.recv_fds(live_theirs, 16, 16)
-            received += fds
-        for fd in received:
-            os.close(fd)
+        for n, (ours, theirs) in enumerate(pairs):
+            ours.setblocking(False)
+            if n in ready:
+                theirs.send(HANDOFF_READY)
+            if n in gone:
+                theirs.close()
+        dispatcher.wait(0.1)  # hears who is ready
+        clients = [socket.create_connection(listener.getsockname()) for _ in range(connections)]
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and dispatcher.turn < connections:
+            dispatcher.wait(0.1)
+        received = []
+        for n, (_, theirs) in enumerate(pairs):
+            count = 0
+            if n not in gone:
+                theirs.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        _, fds, _, _ = socket.recv_fds(theirs, 16, 16)
+                        count += len(fds)
+                        for fd in fds:
+                            os.close(fd)
+                theirs.close()
+            received.append(count)
         for client in clients:
             client.close()
+        return received
     finally:
         sleeper.kill()
         sleeper.wait()
-        for end in (listener, gone_ours, live_ours, live_theirs):
-            end.close()
+        dispatcher.close()
+        listener.close()
+
+
+def test_a_worker_is_dealt_connections_once_it_is_ready() -> None:
+    assert _deal(3, ready={0, 2}, gone=set(), connections=6) == [3, 0, 3]
+    # None ready yet (all starting): the connections wait in every worker's channel.
+    assert _deal(2, ready=set(), gone=set(), connections=4) == [2, 2]
+
+
+def test_a_worker_that_cannot_take_a_connection_is_skipped() -> None:
+    """A dead worker's channel refuses (EPIPE): its turn goes to the next."""
+    assert _deal(2, ready={0, 1}, gone={0}, connections=3) == [0, 3]
 
 
 async def test_sigterm_keeps_dealing_connections_while_the_workers_drain(
