@@ -73,6 +73,8 @@ _ACCEPT_BATCH = 64
 # After running out of file descriptors (or memory), wait this long before accepting
 # again; the listener stays readable meanwhile.
 _ACCEPT_RETRY_SECONDS = 0.1
+# At start, connections wait until every worker is ready, at most this long.
+_STARTUP_SECONDS = 10.0
 # accept() errors that concern one connection only (it was reset before it was taken).
 _ACCEPT_ONE_GONE = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
 
@@ -187,10 +189,22 @@ class _Dispatcher:
         self.workers = workers
         self.turn = 0
         self.selector = selectors.DefaultSelector()
-        for listener in listeners:
-            self.selector.register(listener, selectors.EVENT_READ, None)
+        self.accepting = False
         for worker in workers:
             self.watch(worker)
+
+    def accept_when_ready(self, deadline: float) -> None:
+        """Start taking connections once every worker is ready (or at `deadline`):
+        until then they wait in the listeners' backlogs, so that clients that connect
+        at start (Okta keeps its connections for a whole sync) are spread over all
+        workers, not all dealt to the first one ready."""
+        if self.accepting or (
+            time.monotonic() < deadline and not all(w.ready for w in self.workers)
+        ):
+            return
+        self.accepting = True
+        for listener in self.listeners:
+            self.selector.register(listener, selectors.EVENT_READ, None)
 
     def watch(self, worker: _Worker) -> None:
         self.selector.register(worker.channel, selectors.EVENT_READ, worker)
@@ -212,9 +226,10 @@ class _Dispatcher:
         """Refuse new connections; tell every worker that nothing more will come
         (end of file on its channel, after what was already handed over)."""
         for listener in self.listeners:
-            with contextlib.suppress(KeyError, ValueError):
+            if self.accepting:
                 self.selector.unregister(listener)
             listener.close()
+        self.accepting = False
         for worker in self.workers:
             with contextlib.suppress(OSError):
                 worker.channel.shutdown(socket.SHUT_WR)
@@ -330,8 +345,10 @@ def _supervise(
     workers = dispatcher.workers
     quick_crashes = 0
     checked = time.monotonic()
+    accept_by = checked + _STARTUP_SECONDS
     while not stop_signal:
         dispatcher.wait(_POLL_SECONDS)
+        dispatcher.accept_when_ready(accept_by)
         if time.monotonic() - checked < _POLL_SECONDS:
             continue
         checked = time.monotonic()

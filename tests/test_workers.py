@@ -140,6 +140,7 @@ def _deal(workers: int, ready: set[int], gone: set[int], connections: int) -> li
             if n in gone:
                 theirs.close()
         dispatcher.wait(0.1)  # hears who is ready
+        dispatcher.accept_when_ready(deadline=0.0)  # past: accept whoever is ready
         clients = [socket.create_connection(listener.getsockname()) for _ in range(connections)]
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline and dispatcher.turn < connections:
@@ -165,6 +166,31 @@ def _deal(workers: int, ready: set[int], gone: set[int], connections: int) -> li
         sleeper.wait()
         dispatcher.close()
         listener.close()
+
+
+def test_connections_wait_until_every_worker_is_ready() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    pairs = [socket.socketpair() for _ in range(2)]
+    sleeper = subprocess.Popen(["sleep", "60"])
+    dispatcher = _Dispatcher(
+        [listener], [_Worker(process=sleeper, started=0.0, channel=ours) for ours, _ in pairs]
+    )
+    try:
+        pairs[0][1].send(HANDOFF_READY)
+        dispatcher.wait(0.1)
+        dispatcher.accept_when_ready(deadline=time.monotonic() + 60)
+        assert not dispatcher.accepting  # one of two is ready
+        pairs[1][1].send(HANDOFF_READY)
+        dispatcher.wait(0.1)
+        dispatcher.accept_when_ready(deadline=time.monotonic() + 60)
+        assert dispatcher.accepting
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        dispatcher.close()
+        listener.close()
+        for _, theirs in pairs:
+            theirs.close()
 
 
 def test_a_worker_is_dealt_connections_once_it_is_ready() -> None:
