@@ -12,8 +12,13 @@ with 5 and 3). Round-robin gives 4 and 4. Chosen over gunicorn's aiohttp worker
 because it adds no dependency and no second configuration surface, and because
 fresh processes (rather than forks of a process that has already imported
 prometheus-client) start with `PROMETHEUS_MULTIPROC_DIR` set, which
-prometheus-client reads once, at import. A worker that cannot take a connection
-at once (its channel is full, or it died) is skipped for the next one.
+prometheus-client reads once, at import. A worker is dealt connections once it
+writes HANDOFF_READY on its channel (set up and reading it); at start none are
+accepted until every worker has (at most _STARTUP_SECONDS). A worker that cannot
+take a connection at once (its channel is full, or it died) is skipped for the
+next one. On SIGTERM the supervisor deals for SHUTDOWN_DRAIN_SECONDS more, then
+closes its listeners and shuts each channel for writing: each worker serves what
+it was handed until end of file, then stops.
 
 This supervisor owns prometheus-client's multiprocess directory,
 `GATEWAY_DATA_DIR/prometheus-multiproc/`: emptied at start (values of an earlier
